@@ -1,0 +1,3 @@
+from gainstager.cli import main
+
+main()

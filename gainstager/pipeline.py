@@ -1,0 +1,493 @@
+"""Orchestration: file I/O, media resolution, measurement, planning, verified atomic writes, batches.
+
+Follow one clip: `load` reads the session bytes and the parser turns them into a model; `resolve_media`
+finds and probes the clip's audio file; `analyze` measures the clip (render.measure_clip), sums the tracks
+and the master (render.mix), plans the gains (plan.plan), predicts the master after the plan and keeps the
+headroom; `apply` has the parser splice the edits into the original bytes, re-parses the result, checks that
+only the planned values changed, and only then replaces the output file atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import parsers, render
+from .audio import AudioInfo, probe
+from .errors import AudioError, FormatError, GainstagerError, WriteError
+from .model import Automation, Clip, ClipStatus, Edit, EditField, Levels, Session, Track
+from .plan import Plan, Policy, headroom_change, plan, with_headroom
+
+MAX_SESSION_BYTES = 1 << 30  # 1 GiB: far above any real session (the largest real Live set is ~40 MB)
+SCHEMA_VERSION = 1
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    path: str
+    data: bytes
+    fmt: parsers.SessionFormat
+    session: Session
+    document: Any
+
+
+def load(path: str) -> Loaded:
+    """Read and parse a session; FormatError (one line, file named) for anything that is not one."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_SESSION_BYTES:
+            raise FormatError(f"{path}: file too large ({size} bytes); expected at most {MAX_SESSION_BYTES}")
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    fmt = parsers.detect(data, path)
+    try:
+        session, document = fmt.parse(data, path)
+    except GainstagerError:
+        raise
+    except (ValueError, IndexError, KeyError, UnicodeError, RecursionError) as exc:
+        raise FormatError(f"{path}: not a readable {fmt.NAME} session ({type(exc).__name__}: {exc})") from exc
+    return Loaded(path, data, fmt, session, document)
+
+
+# ---------------------------------------------------------------- media
+
+
+def live_crc16(data: bytes) -> int:
+    """CRC-16/UMTS (poly 0x8005, init 0, no reflection), as Live stores for the first 16 KiB of a sample."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+class MediaFinder:
+    """Finds media files: the parser's candidates in order, then a search by name under its search roots,
+    confirmed by size and CRC where the session records them. Directory scans are cached per root."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, dict[str, list[str]]] = {}
+
+    def _names(self, root: str) -> dict[str, list[str]]:
+        if root not in self._index:
+            index: dict[str, list[str]] = {}
+            count = 0
+            for folder, dirs, files in os.walk(root):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                for name in files:
+                    index.setdefault(name.lower(), []).append(os.path.join(folder, name))
+                count += len(files)
+                if count > 200_000:  # a session next to a whole disk: stop scanning, stay responsive
+                    break
+            self._index[root] = index
+        return self._index[root]
+
+    def find(self, clip: Clip) -> tuple[str | None, tuple[str, ...]]:
+        """(path or None, every place tried)."""
+        media = clip.media
+        if media is None:
+            return None, ()
+        tried: list[str] = []
+        for candidate in media.candidate_paths:
+            tried.append(candidate)
+            if os.path.isfile(candidate):
+                return candidate, tuple(tried)
+        for root in media.search_roots:
+            if not os.path.isdir(root):
+                continue
+            tried.append(os.path.join(root, "**", media.file_name))
+            for hit in self._names(root).get(media.file_name.lower(), []):
+                if self._confirmed(hit, media.size_bytes, media.crc16):
+                    return hit, tuple(tried)
+        return None, tuple(tried)
+
+    @staticmethod
+    def _confirmed(path: str, size: int | None, crc: int | None) -> bool:
+        try:
+            if size and os.path.getsize(path) != size:
+                return False
+            if crc is not None and size:
+                with open(path, "rb") as f:
+                    return live_crc16(f.read(16384)) == crc
+        except OSError:
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class ClipMedia:
+    clip: Clip  # with status MISSING / UNREADABLE set where the audio is not usable
+    path: str | None = None
+    info: AudioInfo | None = None
+    reason: str = ""
+
+
+def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[ClipMedia]:
+    finder = finder or MediaFinder()
+    out: list[ClipMedia] = []
+    probed: dict[str, AudioInfo | AudioError] = {}
+    for clip in session.clips:
+        if clip.status != ClipStatus.ACTIVE or clip.media is None:
+            out.append(ClipMedia(clip, reason=_status_reason(clip)))
+            continue
+        path, tried = finder.find(clip)
+        if path is None:
+            shown = "; ".join(tried[:4]) + (f"; … ({len(tried)} places)" if len(tried) > 4 else "")
+            reason = f"media not found: {clip.media.written_path} (tried {shown})"
+            out.append(ClipMedia(dataclasses.replace(clip, status=ClipStatus.MISSING), reason=reason))
+            continue
+        if path not in probed:
+            try:
+                probed[path] = probe(path)
+            except AudioError as exc:
+                probed[path] = exc
+        info = probed[path]
+        if isinstance(info, AudioError):
+            out.append(ClipMedia(dataclasses.replace(clip, status=ClipStatus.UNREADABLE), path, None, str(info)))
+        else:
+            out.append(ClipMedia(clip, path, info))
+    return out
+
+
+def _status_reason(clip: Clip) -> str:
+    reasons = {
+        ClipStatus.MUTED: "clip muted",
+        ClipStatus.MIDI: "MIDI, no audio to measure",
+        ClipStatus.EMPTY: "no audio source",
+        ClipStatus.FROZEN: "frozen track plays its freeze render",
+        ClipStatus.SESSION_VIEW: "session-view clip, not in the arrangement",
+        ClipStatus.TAKE_LANE: "take-lane alternative, not played",
+        ClipStatus.ALL_TAKES: "item plays all takes at once",
+    }
+    if clip.status == ClipStatus.ACTIVE:
+        return "no media reference"
+    return reasons.get(clip.status, str(clip.status))
+
+
+# ---------------------------------------------------------------- analysis
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    loaded: Loaded
+    policy: Policy
+    media: tuple[ClipMedia, ...]
+    clip_levels: Mapping[str, Levels]
+    track_levels: Mapping[str, Levels]
+    master_before: Levels
+    master_after: Levels
+    plan: Plan
+    edits: tuple[Edit, ...]
+    headroom_change_db: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def session(self) -> Session:
+        return self.loaded.session
+
+
+class LevelCache:
+    """Levels per (file, region, gains): each is measured once per run, across sessions of a batch."""
+
+    def __init__(self) -> None:
+        self._levels: dict[tuple[object, ...], Levels] = {}
+
+    def measure(self, playable: render.Playable, pool: render.ReaderPool) -> Levels:
+        c = playable.clip
+        key = (
+            playable.path,
+            os.path.getmtime(playable.path),
+            c.segments,
+            c.source_window_start_s,
+            c.source_window_length_s,
+            c.loop,
+            c.reverse,
+            c.fade_in_s,
+            c.fade_out_s,
+            c.channel_mode,
+            render.clip_gain(c),
+        )
+        if key not in self._levels:
+            self._levels[key] = render.measure_clip(playable, pool)
+        return self._levels[key]
+
+
+def analyze(
+    loaded: Loaded,
+    policy: Policy,
+    *,
+    progress: Progress | None = None,
+    cache: LevelCache | None = None,
+) -> Analysis:
+    session = loaded.session
+    cache = cache or LevelCache()
+    media = resolve_media(session)
+    playables = [render.Playable(m.clip, m.path, m.info) for m in media if m.info is not None and m.path]
+    pool = render.ReaderPool()
+    notes: list[str] = []
+    try:
+        clip_levels: dict[str, Levels] = {}
+        silent: set[str] = set()
+        for i, p in enumerate(playables):
+            if progress:
+                progress(f"measuring {p.clip.name or p.clip.clip_id}", i / max(len(playables), 1))
+            try:
+                levels = cache.measure(p, pool)
+            except AudioError as exc:
+                media = [
+                    dataclasses.replace(m, clip=dataclasses.replace(m.clip, status=ClipStatus.UNREADABLE),
+                                        reason=str(exc))
+                    if m.clip.clip_id == p.clip.clip_id else m
+                    for m in media
+                ]
+                continue
+            if not math.isfinite(levels.sample_peak_dbfs):
+                silent.add(p.clip.clip_id)
+            clip_levels[p.clip.clip_id] = levels
+        playables = [p for p in playables if p.clip.clip_id in clip_levels]
+        media = [
+            dataclasses.replace(m, clip=dataclasses.replace(m.clip, status=ClipStatus.SILENT),
+                                reason="silent: nothing to measure")
+            if m.clip.clip_id in silent else m
+            for m in media
+        ]
+        stage_levels = {k: v for k, v in clip_levels.items() if k not in silent}
+        mixed = render.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
+        first = plan(session, stage_levels, mixed.track_levels, policy)
+        clip_gains, faders = _playing_after(session, first)
+        after = render.mix(
+            session, playables, pool, clip_gain_db=clip_gains, fader_db=faders, meter_tracks=False,
+            progress=_sub(progress, "predicting master"),
+        ) if _changes_output(session, first) else mixed
+        change = headroom_change(after.master_levels.sample_peak_dbfs, policy)
+        final = with_headroom(first, session, change)
+        master_after = _shifted(after.master_levels, change)
+    finally:
+        pool.close()
+    if any(c.note for c in session.clips) or any(t.note for t in session.tracks):
+        notes.extend(sorted({x.note for x in (*session.clips, *session.tracks) if x.note}))
+    return Analysis(
+        loaded, policy, tuple(media), clip_levels, mixed.track_levels, mixed.master_levels, master_after,
+        final, tuple(final.edits(session)), change, (*final.notes, *notes),
+    )
+
+
+def _sub(progress: Progress | None, label: str) -> Callable[[float], None] | None:
+    if progress is None:
+        return None
+    return lambda fraction: progress(label, fraction)
+
+
+def _playing_after(session: Session, p: Plan) -> tuple[dict[str, float], dict[str, float]]:
+    clips = {k: v.new_gain_db for k, v in p.clips.items()}
+    faders = {}
+    for t in session.tracks:
+        tp = p.tracks.get(t.track_id)
+        if tp is not None:
+            faders[t.track_id] = render.playing_fader_db(t) + (tp.new_fader_db - t.fader_db) \
+                if math.isfinite(t.fader_db) else render.playing_fader_db(t)
+    return clips, faders
+
+
+def _changes_output(session: Session, p: Plan) -> bool:
+    """Whether any track's output changes (otherwise the master prediction is the measured one)."""
+    for t in session.tracks:
+        tp = p.tracks.get(t.track_id)
+        if tp is None:
+            continue
+        fader_change = tp.new_fader_db - t.fader_db if math.isfinite(t.fader_db) else 0.0
+        clip_changes = {round(cp.new_gain_db - c.gain_db, 6) for c in session.clips_of(t.track_id)
+                        if (cp := p.clips.get(c.clip_id)) is not None and math.isfinite(c.gain_db)}
+        if any(abs(x + fader_change) > 1e-6 for x in clip_changes) or (not clip_changes and fader_change):
+            return True
+    return False
+
+
+def _shifted(levels: Levels, change_db: float) -> Levels:
+    if change_db == 0.0:
+        return levels
+    shift = {k: getattr(levels, k) + change_db for k in (
+        "sample_peak_dbfs", "true_peak_dbtp", "rms_dbfs", "gated_rms_dbfs", "integrated_lufs",
+        "momentary_max_lufs", "short_term_max_lufs")}
+    return dataclasses.replace(levels, **shift)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def default_output(path: str) -> str:
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.gainstaged{p.suffix}"))
+
+
+def render_output(analysis: Analysis) -> bytes:
+    """The new session's bytes, verified: re-parsed, only the planned values changed."""
+    loaded = analysis.loaded
+    out = loaded.fmt.apply(loaded.document, analysis.edits)
+    if not analysis.edits and out != loaded.data:
+        raise WriteError(f"{loaded.path}: writer changed bytes although no edit was planned; nothing written")
+    verify(loaded, analysis.edits, out)
+    return out
+
+
+def verify(loaded: Loaded, edits: Sequence[Edit], out: bytes) -> None:
+    """Re-parse `out` and check that it is the input session with exactly `edits` applied."""
+    try:
+        again, _ = loaded.fmt.parse(out, loaded.path)
+    except GainstagerError as exc:
+        raise WriteError(f"{loaded.path}: the written session does not parse again ({exc}); nothing written") from exc
+    expected = expected_session(loaded.session, edits)
+    problems = _differences(expected, again)
+    if problems:
+        raise WriteError(f"{loaded.path}: verification failed, {problems[0]}; nothing written")
+
+
+def expected_session(session: Session, edits: Sequence[Edit]) -> Session:
+    clips = {c.clip_id: c for c in session.clips}
+    tracks = {t.track_id: t for t in (*session.tracks, session.master)}
+    for e in edits:
+        if e.field == EditField.CLIP_GAIN:
+            clips[e.target_id] = dataclasses.replace(clips[e.target_id], gain_db=e.gain_db)
+        elif e.field == EditField.FADER:
+            tracks[e.target_id] = dataclasses.replace(tracks[e.target_id], fader_db=e.gain_db)
+        else:
+            t = tracks[e.target_id]
+            tracks[e.target_id] = dataclasses.replace(t, envelope_max_db=t.envelope_max_db + e.gain_db)
+    return dataclasses.replace(
+        session,
+        clips=tuple(clips[c.clip_id] for c in session.clips),
+        tracks=tuple(tracks[t.track_id] for t in session.tracks),
+        master=tracks[session.master.track_id],
+    )
+
+
+_GAIN_FIELDS = {"gain_db", "fader_db", "envelope_max_db"}
+_TOLERANCE_DB = 0.01  # written numbers are rounded (REAPER item gains to 6 decimals)
+
+
+def _differences(expected: Session, actual: Session) -> list[str]:
+    problems: list[str] = []
+    if (len(expected.clips), len(expected.tracks)) != (len(actual.clips), len(actual.tracks)):
+        return ["the number of clips or tracks changed"]
+    pairs: list[tuple[Clip | Track, Clip | Track]] = [
+        *zip(expected.clips, actual.clips, strict=True),
+        *zip(expected.tracks, actual.tracks, strict=True),
+        (expected.master, actual.master),
+    ]
+    for want, got in pairs:
+        for f in dataclasses.fields(want):
+            a, b = getattr(want, f.name), getattr(got, f.name)
+            if f.name in _GAIN_FIELDS and f.name in {x.name for x in dataclasses.fields(got)}:
+                if not _close_db(a, b, got):
+                    problems.append(f"{f.name} of {_ident(want)} is {b:.3f} dB, planned {a:.3f} dB")
+            elif a != b:
+                problems.append(f"{f.name} of {_ident(want)} changed ({a!r} -> {b!r})")
+    return problems
+
+
+def _close_db(a: float, b: float, obj: Clip | Track) -> bool:
+    if math.isinf(a) or math.isinf(b):
+        return a == b or (math.isinf(a) and b < -100) or (math.isinf(b) and a < -100)
+    low = getattr(obj, "fader_min_db", getattr(obj, "gain_min_db", -math.inf))
+    if math.isfinite(low) and a < low:  # clamped by the writer to the DAW's range
+        a = low
+    return abs(a - b) <= _TOLERANCE_DB or (a < -60 and b < -60)
+
+
+def _ident(obj: Clip | Track) -> str:
+    return obj.clip_id if isinstance(obj, Clip) else obj.track_id
+
+
+def write_atomic(path: str, data: bytes, *, check: Callable[[bytes], None] | None = None) -> None:
+    """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".gainstager-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        with open(tmp, "rb") as f:
+            back = f.read()
+        if back != data:
+            raise WriteError(f"{path}: the temporary file read back differently; nothing written")
+        if check is not None:
+            check(back)
+        if os.path.exists(path):
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); nothing written") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    output: str | None  # None for a dry run or an unchanged session in a batch
+    backup: str | None = None
+    changed: bool = False
+
+
+def write(
+    analysis: Analysis, *, output: str | None = None, in_place: bool = False, dry_run: bool = False,
+    skip_unchanged: bool = False,
+) -> WriteResult:
+    loaded = analysis.loaded
+    data = render_output(analysis)
+    changed = data != loaded.data
+    if dry_run or (skip_unchanged and not changed):
+        return WriteResult(None, None, changed)
+    if in_place:
+        target = loaded.path
+    else:
+        target = output or default_output(loaded.path)
+    if os.path.abspath(target) == os.path.abspath(loaded.path) and not in_place:
+        raise WriteError(f"{target}: refusing to overwrite the input; use --in-place (a backup is kept)")
+    backup = None
+    if in_place and changed:
+        backup = _backup_name(loaded.path)
+        write_atomic(backup, loaded.data)
+    def check(back: bytes) -> None:
+        verify(loaded, analysis.edits, back)
+    write_atomic(target, data, check=check)
+    return WriteResult(target, backup, changed)
+
+
+def _backup_name(path: str) -> str:
+    candidate, n = f"{path}.bak", 1
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{path}.bak{n}"
+    return candidate
+
+
+# ---------------------------------------------------------------- batch
+
+
+def find_sessions(paths: Sequence[str]) -> Iterator[str]:
+    """Session files under `paths` (files given directly are always included), sorted, no backups or outputs."""
+    suffixes = parsers.suffixes()
+    for root in paths:
+        if os.path.isfile(root):
+            yield root
+            continue
+        found = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in files:
+                low = name.lower()
+                if low.endswith(suffixes) and ".gainstaged." not in low:
+                    found.append(os.path.join(folder, name))
+        yield from sorted(found)
