@@ -52,22 +52,36 @@ CeilingOpt = Annotated[
 ]
 PerOpt = Annotated[
     Per,
-    typer.Option("--per", help="track: one gain for all clips of a track, keeping their relative levels "
-                 "(measured as one long item); clip: each clip its own gain.", case_sensitive=False),
+    typer.Option(
+        "--per",
+        help="track: one gain for all clips of a track, keeping their relative levels "
+        "(measured as one long item); clip: each clip its own gain.",
+        case_sensitive=False,
+    ),
 ]
 FadersOpt = Annotated[
     Faders,
-    typer.Option("--faders", help="keep: each fader moves opposite to its track's clip-gain change, so the "
-                 "pre-FX mix balance is unchanged; unity: faders at 0 dB.", case_sensitive=False),
+    typer.Option(
+        "--faders",
+        help="keep: each fader moves opposite to its track's clip-gain change, so the "
+        "pre-FX mix balance is unchanged; unity: faders at 0 dB.",
+        case_sensitive=False,
+    ),
 ]
 HeadroomOpt = Annotated[
     float,
-    typer.Option("--headroom", help="Highest predicted master sample peak after the plan, in dBFS (-60..0); "
-                 "above it, every track feeding the master comes down by the same amount."),
+    typer.Option(
+        "--headroom",
+        help="Highest predicted master sample peak after the plan, in dBFS (-60..0); "
+        "above it, every track feeding the master comes down by the same amount.",
+    ),
 ]
 BoostOpt = Annotated[
-    float, typer.Option("--max-boost", help="Largest gain increase for any clip, in dB (0..48); protects "
-                        "near-silent clips from absurd boosts.")
+    float,
+    typer.Option(
+        "--max-boost",
+        help="Largest gain increase for any clip, in dB (0..48); protects near-silent clips from absurd boosts.",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the versioned JSON report (schema 1) to stdout.")]
 StrictOpt = Annotated[
@@ -75,10 +89,18 @@ StrictOpt = Annotated[
 ]
 
 
-def _policy(meter: MeterKind, target: float, ceiling: float, per: Per, faders: Faders, headroom: float,
-            boost: float) -> Policy:
-    return Policy(meter=meter, target_db=target, peak_ceiling_db=ceiling, per=per, faders=faders,
-                  headroom_db=headroom, max_boost_db=boost)
+def _policy(
+    meter: MeterKind, target: float, ceiling: float, per: Per, faders: Faders, headroom: float, boost: float
+) -> Policy:
+    return Policy(
+        meter=meter,
+        target_db=target,
+        peak_ceiling_db=ceiling,
+        per=per,
+        faders=faders,
+        headroom_db=headroom,
+        max_boost_db=boost,
+    )
 
 
 # ---------------------------------------------------------------- plumbing
@@ -163,11 +185,19 @@ def analyze(
 def apply(
     session: Annotated[str, typer.Argument(help="A .rpp or .als session file.")],
     output: Annotated[
-        str | None, typer.Option("-o", "--output", help="Where to write (default: NAME.gainstaged.EXT beside the "
-                                 "input, so relative media paths stay valid).")
+        str | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where to write (default: NAME.gainstaged.EXT beside the input, so relative media paths stay valid).",
+        ),
     ] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input; a backup NAME.EXT.bak is kept.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything, verification included, but write nothing.")] = False,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Replace the input; a backup NAME.EXT.bak is kept.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Do everything, verification included, but write nothing.")
+    ] = False,
     meter: MeterOpt = MeterKind.RMS,
     target: TargetOpt = -18.0,
     peak_ceiling: CeilingOpt = -6.0,
@@ -189,8 +219,11 @@ def apply(
         a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
         progress.done()
         written = pipeline.write(a, output=output, in_place=in_place, dry_run=dry_run)
-        _emit(report.analysis_json(a, written, dry_run=dry_run), as_json,
-              report.analysis_text(a, written, dry_run=dry_run))
+        _emit(
+            report.analysis_json(a, written, dry_run=dry_run),
+            as_json,
+            report.analysis_text(a, written, dry_run=dry_run),
+        )
         return EXIT_SKIPPED if strict and _skipped(a) else EXIT_OK
 
     raise typer.Exit(_run(go))
@@ -206,8 +239,13 @@ def _batch_one(path: str, policy: Policy, dry_run: bool) -> dict[str, Any]:
     except GainstagerError as exc:
         return {"path": path, "ok": False, "error": str(exc), "skipped_clips": 0, "report": None}
     except Exception as exc:  # a bug on one session must not stop the others
-        return {"path": path, "ok": False, "error": f"{path}: internal error ({type(exc).__name__}: {exc})",
-                "skipped_clips": 0, "report": None}
+        return {
+            "path": path,
+            "ok": False,
+            "error": f"{path}: internal error ({type(exc).__name__}: {exc})",
+            "skipped_clips": 0,
+            "report": None,
+        }
 
 
 def _batch_results(paths: list[str], policy: Policy, dry_run: bool, jobs: int) -> Iterator[dict[str, Any]]:
@@ -223,11 +261,22 @@ def _batch_results(paths: list[str], policy: Policy, dry_run: bool, jobs: int) -
 
 @app.command()
 def batch(
-    paths: Annotated[list[str], typer.Argument(help="Session files or folders (searched recursively for "
-                                                    ".rpp and .als; *.gainstaged.* outputs are skipped).")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Analyze and verify every session, write nothing.")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Sessions processed in parallel "
-                                      "(default: the number of CPU cores).")] = 0,
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Session files or folders (searched recursively for "
+            ".rpp and .als; *.gainstaged.* outputs are skipped)."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Analyze and verify every session, write nothing.")
+    ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=0, max=64, help="Sessions processed in parallel (0, the default: one per CPU core)."
+        ),
+    ] = 0,
     meter: MeterOpt = MeterKind.RMS,
     target: TargetOpt = -18.0,
     peak_ceiling: CeilingOpt = -6.0,
@@ -280,10 +329,17 @@ def _batch_table(results: list[dict[str, Any]], dry_run: bool) -> str:
         status = "dry run" if dry_run else ("written" if out["path"] else "unchanged")
         staged = sum(c["status"] == "active" for c in doc["clips"])
         m = doc["master"]
-        rows.append([
-            r["path"], doc["session"]["format"], status, f"{staged}/{len(doc['clips'])}", str(doc["edits"]),
-            report._db(m["predicted_peak_dbfs_before"]), report._db(m["predicted_peak_dbfs_after"]),
-        ])
+        rows.append(
+            [
+                r["path"],
+                doc["session"]["format"],
+                status,
+                f"{staged}/{len(doc['clips'])}",
+                str(doc["edits"]),
+                report._db(m["predicted_peak_dbfs_before"]),
+                report._db(m["predicted_peak_dbfs_after"]),
+            ]
+        )
     text = report.table(rows, ["session", "fmt", "result", "clips staged", "edits", "master pk", "after"])
     ok = sum(r["ok"] for r in results)
     return f"{text}\n\n{ok} of {len(results)} sessions done, {len(results) - ok} failed"
@@ -325,8 +381,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     pass
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from .units import NEG_INF
 
+
 class ClipStatus(StrEnum):
     """Why a clip is or is not staged. Anything but ACTIVE stays untouched and is listed with its reason."""
 

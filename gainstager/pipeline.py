@@ -21,7 +21,7 @@ from typing import Any
 from . import parsers, render
 from .audio import AudioInfo, probe
 from .errors import AudioError, FormatError, GainstagerError, WriteError
-from .model import Automation, Clip, ClipStatus, Edit, EditField, Levels, Session, Track
+from .model import Clip, ClipStatus, Edit, EditField, Levels, Session, Track
 from .plan import Plan, Policy, headroom_change, plan, with_headroom
 
 MAX_SESSION_BYTES = 1 << 30  # 1 GiB: far above any real session (the largest real Live set is ~40 MB)
@@ -184,8 +184,8 @@ class Analysis:
     media: tuple[ClipMedia, ...]
     clip_levels: Mapping[str, Levels]
     track_levels: Mapping[str, Levels]
-    master_before: Levels
-    master_after: Levels
+    master_peak_before_dbfs: float
+    master_peak_after_dbfs: float
     plan: Plan
     edits: tuple[Edit, ...]
     headroom_change_db: float = 0.0
@@ -204,10 +204,11 @@ class LevelCache:
 
     def measure(self, playable: render.Playable, pool: render.ReaderPool) -> Levels:
         c = playable.clip
+        start = c.timeline_start_s  # the key is independent of where on the timeline the region plays
         key = (
             playable.path,
             os.path.getmtime(playable.path),
-            c.segments,
+            tuple(dataclasses.replace(g, timeline_start_s=g.timeline_start_s - start) for g in c.segments),
             c.source_window_start_s,
             c.source_window_length_s,
             c.loop,
@@ -245,9 +246,11 @@ def analyze(
                 levels = cache.measure(p, pool)
             except AudioError as exc:
                 media = [
-                    dataclasses.replace(m, clip=dataclasses.replace(m.clip, status=ClipStatus.UNREADABLE),
-                                        reason=str(exc))
-                    if m.clip.clip_id == p.clip.clip_id else m
+                    dataclasses.replace(
+                        m, clip=dataclasses.replace(m.clip, status=ClipStatus.UNREADABLE), reason=str(exc)
+                    )
+                    if m.clip.clip_id == p.clip.clip_id
+                    else m
                     for m in media
                 ]
                 continue
@@ -256,30 +259,63 @@ def analyze(
             clip_levels[p.clip.clip_id] = levels
         playables = [p for p in playables if p.clip.clip_id in clip_levels]
         media = [
-            dataclasses.replace(m, clip=dataclasses.replace(m.clip, status=ClipStatus.SILENT),
-                                reason="silent: nothing to measure")
-            if m.clip.clip_id in silent else m
+            dataclasses.replace(
+                m, clip=dataclasses.replace(m.clip, status=ClipStatus.SILENT), reason="silent: nothing to measure"
+            )
+            if m.clip.clip_id in silent
+            else m
             for m in media
         ]
         stage_levels = {k: v for k, v in clip_levels.items() if k not in silent}
         mixed = render.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
-        first = plan(session, stage_levels, mixed.track_levels, policy)
+        track_levels = _with_clip_true_peaks(session, mixed, clip_levels)
+        first = plan(session, stage_levels, track_levels, policy)
         clip_gains, faders = _playing_after(session, first)
-        after = render.mix(
-            session, playables, pool, clip_gain_db=clip_gains, fader_db=faders, meter_tracks=False,
-            progress=_sub(progress, "predicting master"),
-        ) if _changes_output(session, first) else mixed
-        change = headroom_change(after.master_levels.sample_peak_dbfs, policy)
+        after = (
+            render.mix(
+                session,
+                playables,
+                pool,
+                clip_gain_db=clip_gains,
+                fader_db=faders,
+                meter_tracks=False,
+                progress=_sub(progress, "predicting master"),
+            )
+            if _changes_output(session, first)
+            else mixed
+        )
+        change = headroom_change(after.master_peak_dbfs, policy)
         final = with_headroom(first, session, change)
-        master_after = _shifted(after.master_levels, change)
+        master_after = after.master_peak_dbfs + change
     finally:
         pool.close()
-    if any(c.note for c in session.clips) or any(t.note for t in session.tracks):
-        notes.extend(sorted({x.note for x in (*session.clips, *session.tracks) if x.note}))
+    notes.extend(sorted({c.note for c in session.clips if c.note} | {t.note for t in session.tracks if t.note}))
     return Analysis(
-        loaded, policy, tuple(media), clip_levels, mixed.track_levels, mixed.master_levels, master_after,
-        final, tuple(final.edits(session)), change, (*final.notes, *notes),
+        loaded,
+        policy,
+        tuple(media),
+        clip_levels,
+        track_levels,
+        mixed.master_peak_dbfs,
+        master_after,
+        final,
+        tuple(final.edits(session)),
+        change,
+        (*final.notes, *notes),
     )
+
+
+def _with_clip_true_peaks(
+    session: Session, mixed: render.MixResult, clip_levels: Mapping[str, Levels]
+) -> dict[str, Levels]:
+    """Track levels whose true peak is the largest clip true peak (exact where clips do not overlap)."""
+    out = dict(mixed.track_levels)
+    for track_id, levels in mixed.track_levels.items():
+        if track_id in mixed.overlapping:
+            continue
+        peaks = [clip_levels[c.clip_id].true_peak_dbtp for c in session.clips_of(track_id) if c.clip_id in clip_levels]
+        out[track_id] = dataclasses.replace(levels, true_peak_dbtp=max([levels.sample_peak_dbfs, *peaks]))
+    return out
 
 
 def _sub(progress: Progress | None, label: str) -> Callable[[float], None] | None:
@@ -294,8 +330,11 @@ def _playing_after(session: Session, p: Plan) -> tuple[dict[str, float], dict[st
     for t in session.tracks:
         tp = p.tracks.get(t.track_id)
         if tp is not None:
-            faders[t.track_id] = render.playing_fader_db(t) + (tp.new_fader_db - t.fader_db) \
-                if math.isfinite(t.fader_db) else render.playing_fader_db(t)
+            faders[t.track_id] = (
+                render.playing_fader_db(t) + (tp.new_fader_db - t.fader_db)
+                if math.isfinite(t.fader_db)
+                else render.playing_fader_db(t)
+            )
     return clips, faders
 
 
@@ -306,20 +345,14 @@ def _changes_output(session: Session, p: Plan) -> bool:
         if tp is None:
             continue
         fader_change = tp.new_fader_db - t.fader_db if math.isfinite(t.fader_db) else 0.0
-        clip_changes = {round(cp.new_gain_db - c.gain_db, 6) for c in session.clips_of(t.track_id)
-                        if (cp := p.clips.get(c.clip_id)) is not None and math.isfinite(c.gain_db)}
+        clip_changes = {
+            round(cp.new_gain_db - c.gain_db, 6)
+            for c in session.clips_of(t.track_id)
+            if (cp := p.clips.get(c.clip_id)) is not None and math.isfinite(c.gain_db)
+        }
         if any(abs(x + fader_change) > 1e-6 for x in clip_changes) or (not clip_changes and fader_change):
             return True
     return False
-
-
-def _shifted(levels: Levels, change_db: float) -> Levels:
-    if change_db == 0.0:
-        return levels
-    shift = {k: getattr(levels, k) + change_db for k in (
-        "sample_peak_dbfs", "true_peak_dbtp", "rms_dbfs", "gated_rms_dbfs", "integrated_lufs",
-        "momentary_max_lufs", "short_term_max_lufs")}
-    return dataclasses.replace(levels, **shift)
 
 
 # ---------------------------------------------------------------- writing
@@ -441,7 +474,11 @@ class WriteResult:
 
 
 def write(
-    analysis: Analysis, *, output: str | None = None, in_place: bool = False, dry_run: bool = False,
+    analysis: Analysis,
+    *,
+    output: str | None = None,
+    in_place: bool = False,
+    dry_run: bool = False,
     skip_unchanged: bool = False,
 ) -> WriteResult:
     loaded = analysis.loaded
@@ -449,18 +486,17 @@ def write(
     changed = data != loaded.data
     if dry_run or (skip_unchanged and not changed):
         return WriteResult(None, None, changed)
-    if in_place:
-        target = loaded.path
-    else:
-        target = output or default_output(loaded.path)
+    target = loaded.path if in_place else output or default_output(loaded.path)
     if os.path.abspath(target) == os.path.abspath(loaded.path) and not in_place:
         raise WriteError(f"{target}: refusing to overwrite the input; use --in-place (a backup is kept)")
     backup = None
     if in_place and changed:
         backup = _backup_name(loaded.path)
         write_atomic(backup, loaded.data)
+
     def check(back: bytes) -> None:
         verify(loaded, analysis.edits, back)
+
     write_atomic(target, data, check=check)
     return WriteResult(target, backup, changed)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .errors import PlanError
-from .model import Automation, Clip, ClipStatus, Edit, EditField, Levels, Session, Track, TrackKind
+from .model import Automation, Clip, Edit, EditField, Levels, Session, Track, TrackKind
 from .units import NEG_INF, db_to_gain, gain_to_db, power_to_db
 
 EPSILON_DB = 0.01  # smaller changes are not written: below audibility, and keeps re-planning a no-op
@@ -221,8 +221,9 @@ def _clip_changes(
                 change, bound = min(max(change, lo), hi), Bound.RANGE
                 reason = "fader range"
         # The boost cap limits the clip gain itself (not one run's change), so re-planning stays a no-op.
-        cap = min((max(policy.max_boost_db - c.gain_db, 0.0) for c in members if math.isfinite(c.gain_db)),
-                  default=change)
+        cap = min(
+            (max(policy.max_boost_db - c.gain_db, 0.0) for c in members if math.isfinite(c.gain_db)), default=change
+        )
         if change > cap:
             change, bound, reason = cap, Bound.BOOST_CAP, f"boost capped at +{policy.max_boost_db:g} dB"
         change, hit = _limit_by_clip_range(change, members)
@@ -233,9 +234,7 @@ def _clip_changes(
     return result
 
 
-def _track_change(
-    clips: Sequence[Clip], clip_levels: Mapping[str, Levels], changes: Mapping[str, float]
-) -> float:
+def _track_change(clips: Sequence[Clip], clip_levels: Mapping[str, Levels], changes: Mapping[str, float]) -> float:
     """The change of the track's pre-fader sum: energy-weighted over its clips (exact when all move alike)."""
     before = after = 0.0
     for c in clips:

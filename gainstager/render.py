@@ -15,6 +15,7 @@ summed; track FX are not rendered (levels are pre-FX).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -25,7 +26,7 @@ import numpy as np
 from .audio import AudioInfo, AudioReader, FloatArray
 from .meters import Meter
 from .model import Automation, ChannelMode, Clip, ClipStatus, Levels, Session, Track
-from .units import db_to_gain
+from .units import db_to_gain, gain_to_db
 
 BLOCK_FRAMES = 1 << 16
 _EPS = 1e-7  # frames; absorbs float error so that frame k of a rate-1 clip reads source frame k
@@ -77,7 +78,7 @@ def _gather(reader: AudioReader, index: np.ndarray, max_step: float) -> FloatArr
         return out
     jumps = np.flatnonzero(np.abs(np.diff(index)) > max(4.0, 4.0 * max_step)) + 1
     bounds = np.concatenate(([0], jumps, [len(index)]))
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         run = index[a:b]
         lo, hi = int(run.min()), int(run.max()) + 1
         out[a:b] = reader.read(lo, hi - lo)[run - lo]
@@ -85,15 +86,17 @@ def _gather(reader: AudioReader, index: np.ndarray, max_step: float) -> FloatArr
 
 
 def _map_channels(x: FloatArray, mode: ChannelMode) -> FloatArray:
-    if mode == ChannelMode.NORMAL or x.shape[1] == 1 and mode != ChannelMode.MONO_DOWNMIX:
+    if mode == ChannelMode.NORMAL or (x.shape[1] == 1 and mode != ChannelMode.MONO_DOWNMIX):
         return x
     if mode == ChannelMode.REVERSE_STEREO:
         return x[:, [1, 0, *range(2, x.shape[1])]]
     if mode == ChannelMode.MONO_DOWNMIX:
-        return x.mean(axis=1, keepdims=True)
+        mono: FloatArray = x.mean(axis=1, keepdims=True, dtype=np.float32)
+        return mono
     if mode == ChannelMode.LEFT:
         return x[:, :1]
-    return x[:, 1:2]  # RIGHT
+    right: FloatArray = x[:, 1:2]
+    return right
 
 
 def clip_gain(clip: Clip, gain_db: float | None = None) -> float:
@@ -103,47 +106,90 @@ def clip_gain(clip: Clip, gain_db: float | None = None) -> float:
     return -gain if clip.polarity_inverted else gain
 
 
-def render_clip(
-    p: Playable, reader: AudioReader, t0_s: float, count: int, out_rate_hz: int, gain: float
-) -> FloatArray:
+def render_clip(p: Playable, reader: AudioReader, t0_s: float, count: int, out_rate_hz: int, gain: float) -> FloatArray:
     """`count` frames of what the clip plays from timeline time `t0_s` at `out_rate_hz`, with its fades
     and the linear `gain`, on the clip's own channels (after its channel mode). Silence outside the clip."""
     clip, info = p.clip, p.info
-    t = t0_s + np.arange(count, dtype=np.float64) / out_rate_hz
     out = np.zeros((count, p.out_channels), dtype=np.float32)
+    clip_start, clip_end = clip.timeline_start_s, clip.timeline_end_s
+    first, last = _frame_span(clip_start, clip_end, t0_s, count, out_rate_hz)  # only frames inside the clip
     window_len = clip.source_window_length_s
     if window_len is None:
         window_len = max(info.duration_s - clip.source_window_start_s, 0.0)
-    if window_len <= 0.0 or gain == 0.0:
+    if window_len <= 0.0 or gain == 0.0 or last <= first:
         return out
+    sr = info.sample_rate_hz
+    window_first = round(clip.source_window_start_s * sr)
+    window_frames = min(round(window_len * sr), info.frames - window_first)
     for seg in clip.segments:
-        lo = int(np.searchsorted(t, seg.timeline_start_s, side="left"))
-        hi = int(np.searchsorted(t, seg.timeline_end_s, side="left"))
+        lo, hi = _frame_span(seg.timeline_start_s, seg.timeline_end_s, t0_s, count, out_rate_hz)
+        lo, hi = max(lo, first), min(hi, last)
         if hi <= lo:
             continue
-        pos = seg.source_start_s + seg.rate * (t[lo:hi] - seg.timeline_start_s)
+        # window position (in source frames) of output frame k is start + step * (k - lo)
+        start = (seg.source_start_s + seg.rate * (t0_s + lo / out_rate_hz - seg.timeline_start_s)) * sr
+        step = seg.rate * sr / out_rate_hz
+        if step == 1.0 and not clip.reverse:
+            _copy_run(
+                reader, out[lo:hi], math.floor(start + _EPS), window_first, window_frames, clip.loop, clip.channel_mode
+            )
+            continue
+        pos = start + step * np.arange(hi - lo, dtype=np.float64)
+        index = np.floor(pos + _EPS).astype(np.int64)
         if clip.loop:
-            pos = np.mod(pos, window_len)
-        valid = (pos >= 0.0) & (pos < window_len)
-        if clip.reverse:
-            pos = window_len - pos
-            frame = np.ceil((clip.source_window_start_s + pos) * info.sample_rate_hz - _EPS) - 1
-        else:
-            frame = np.floor((clip.source_window_start_s + pos) * info.sample_rate_hz + _EPS)
-        valid &= (frame >= 0) & (frame < info.frames)
+            index %= window_frames
+        valid = (index >= 0) & (index < window_frames)
         if not valid.any():
             continue
+        if clip.reverse:
+            index = window_frames - 1 - index
         where = np.flatnonzero(valid)
-        step = abs(seg.rate) * info.sample_rate_hz / out_rate_hz
-        raw = _gather(reader, frame[where].astype(np.int64), step)
+        raw = _gather(reader, index[where] + window_first, abs(step))
         out[lo + where] = _map_channels(raw, clip.channel_mode)
-    envelope = np.full(count, gain, dtype=np.float64)
-    if clip.fade_in_s > 0.0:
-        envelope *= np.clip((t - clip.timeline_start_s) / clip.fade_in_s, 0.0, 1.0)
-    if clip.fade_out_s > 0.0:
-        envelope *= np.clip((clip.timeline_end_s - t) / clip.fade_out_s, 0.0, 1.0)
-    out *= envelope[:, None].astype(np.float32)
+    part = out[first:last]
+    if clip.fade_in_s > 0.0 or clip.fade_out_s > 0.0:
+        t = t0_s + np.arange(first, last, dtype=np.float64) / out_rate_hz
+        envelope = np.full(len(t), gain, dtype=np.float64)
+        if clip.fade_in_s > 0.0:
+            envelope *= np.clip((t - clip_start) / clip.fade_in_s, 0.0, 1.0)
+        if clip.fade_out_s > 0.0:
+            envelope *= np.clip((clip_end - t) / clip.fade_out_s, 0.0, 1.0)
+        part *= envelope[:, None].astype(np.float32)
+    elif gain != 1.0:
+        part *= np.float32(gain)
     return out
+
+
+def _frame_span(start_s: float, end_s: float, t0_s: float, count: int, rate_hz: int) -> tuple[int, int]:
+    """Output frames k in [0, count) whose time t0 + k/rate lies in [start_s, end_s)."""
+    lo = min(max(math.ceil((start_s - t0_s) * rate_hz - _EPS), 0), count)
+    hi = min(max(math.ceil((end_s - t0_s) * rate_hz - _EPS), lo), count)
+    return lo, hi
+
+
+def _copy_run(
+    reader: AudioReader,
+    dest: FloatArray,
+    start: int,
+    window_first: int,
+    window_frames: int,
+    loop: bool,
+    mode: ChannelMode,
+) -> None:
+    """The rate-1 case: consecutive window frames from `start` (wrapping when looped), read directly."""
+    done, n = 0, len(dest)
+    while done < n:
+        pos = start + done
+        if loop:
+            pos %= window_frames
+        elif pos >= window_frames:
+            return
+        if pos < 0:  # before the window: silence up to its start
+            done += min(-pos, n - done)
+            continue
+        take = min(n - done, window_frames - pos)
+        dest[done : done + take] = _map_channels(reader.read(window_first + pos, take), mode)
+        done += take
 
 
 def measure_clip(p: Playable, pool: ReaderPool, gain_db: float | None = None) -> Levels:
@@ -182,7 +228,8 @@ def playing_fader_db(track: Track) -> float:
 @dataclass(frozen=True, slots=True)
 class MixResult:
     track_levels: Mapping[str, Levels]  # pre-fader sum of each track's own active clips
-    master_levels: Levels  # post master fader
+    master_peak_dbfs: float  # sample peak of the master, post master fader
+    overlapping: set[str]  # tracks whose clips overlap: only these track levels carry a true peak
 
 
 def audible_tracks(session: Session) -> set[str]:
@@ -227,16 +274,26 @@ def mix(
     clip_gain_db = clip_gain_db or {}
     fader_db = fader_db or {}
     by_track: dict[str, list[Playable]] = {}
-    for p in playables:
+    for p in sorted(playables, key=lambda p: p.clip.timeline_start_s):
         by_track.setdefault(p.clip.track_id, []).append(p)
+    spans = {k: np.array([(p.clip.timeline_start_s, p.clip.timeline_end_s) for p in ps]) for k, ps in by_track.items()}
+    # clips sorted by start; a running maximum of ends lets each block find its clips by bisection
+    reach = {k: np.maximum.accumulate(v[:, 1]) for k, v in spans.items()}
     tracks = list(session.tracks)
     depth = {t.track_id: _depth(session, t) for t in tracks}
     order = sorted(tracks, key=lambda t: -depth[t.track_id])  # children before their parents
     audible = audible_tracks(session)
     end_s = max((p.clip.timeline_end_s for ps in by_track.values() for p in ps), default=0.0)
     total = max(math.ceil(end_s * rate), 0)
-    track_meters = {t.track_id: Meter(rate, 2) for t in tracks if meter_tracks and t.track_id in by_track}
-    master_meter = Meter(rate, 2)
+    # Where a track's clips do not overlap, its true peak is the largest of its clips' (already measured by
+    # measure_clip), so the track meter skips the oversampling, which is most of a meter's cost.
+    overlapping = {k for k, v in spans.items() if len(v) > 1 and bool(np.any(v[1:, 0] < reach[k][:-1] - _EPS / rate))}
+    track_meters = {
+        t.track_id: Meter(rate, 2, true_peak=t.track_id in overlapping)
+        for t in tracks
+        if meter_tracks and t.track_id in by_track
+    }
+    master_peak = 0.0  # the prediction is a sample peak
     gains = {
         p.clip.clip_id: clip_gain(p.clip, clip_gain_db.get(p.clip.clip_id)) for ps in by_track.values() for p in ps
     }
@@ -254,26 +311,35 @@ def mix(
         master = np.zeros((count, 2), dtype=np.float32)
         for t in order:
             own = np.zeros((count, 2), dtype=np.float32)
-            for p in by_track.get(t.track_id, ()):
-                if p.clip.timeline_end_s <= t0 or p.clip.timeline_start_s >= t1:
+            playing = np.zeros(count, dtype=bool)
+            clips = by_track.get(t.track_id, [])
+            first_clip = int(np.searchsorted(reach[t.track_id], t0, side="right")) if clips else 0
+            last_clip = int(np.searchsorted(spans[t.track_id][:, 0], t1, side="left")) if clips else 0
+            for p in clips[first_clip:last_clip]:
+                if p.clip.timeline_end_s <= t0:
                     continue
                 x = render_clip(p, pool.get(p.path), t0, count, rate, gains[p.clip.clip_id])
                 own += x[:, :2] if x.shape[1] >= 2 else x  # mono plays on both sides
-            if t.track_id in track_meters:
-                track_meters[t.track_id].feed(own)
-            signal = own + bus[t.track_id]
-            if t.track_id not in audible:
+                first = max(math.ceil(p.clip.timeline_start_s * rate - _EPS) - done, 0)
+                last = min(math.ceil(p.clip.timeline_end_s * rate - _EPS) - done, count)
+                playing[first:last] = True
+            if t.track_id in track_meters and playing.any():
+                # The track is measured "as one long item": its clips glued, the gaps between them left out,
+                # so a track with one clip reads exactly what the clip reads.
+                track_meters[t.track_id].feed(own[playing])
+            if t.track_id not in audible or not (playing.any() or bus[t.track_id].any()):
                 continue
+            signal = own + bus[t.track_id]
             out = signal * post[t.track_id].astype(np.float32)
             if t.parent_id and t.parent_id in bus:
                 bus[t.parent_id] += out
             else:
                 master += out
-        master_meter.feed(master * np.float32(master_gain))
+        master_peak = max(master_peak, float(np.abs(master).max(initial=0.0)) * master_gain)
         done += count
         if progress is not None:
             progress(done / total)
-    return MixResult({k: m.result() for k, m in track_meters.items()}, master_meter.result())
+    return MixResult({k: m.result() for k, m in track_meters.items()}, gain_to_db(master_peak), overlapping)
 
 
 def _depth(session: Session, track: Track) -> int:

@@ -51,32 +51,36 @@ def analysis_json(a: Analysis, written: WriteResult | None = None, *, dry_run: b
         c = m.clip
         cp = a.plan.clips.get(c.clip_id)
         staged = cp is not None and c.status == ClipStatus.ACTIVE
-        clips.append({
-            "id": c.clip_id,
-            "track": names.get(c.track_id, c.track_id),
-            "name": c.name,
-            "file": m.path or (c.media.written_path if c.media else None),
-            "status": str(c.status),
-            "reason": m.reason or (cp.reason if cp else ""),
-            "clip_gain_db": _num(c.gain_db),
-            "new_clip_gain_db": _num(cp.new_gain_db if staged and cp else c.gain_db),
-            "levels": levels_json(a.clip_levels.get(c.clip_id)),
-            "bound_by": str(cp.bound_by if staged and cp else Bound.NONE),
-            "note": c.note,
-        })
+        clips.append(
+            {
+                "id": c.clip_id,
+                "track": names.get(c.track_id, c.track_id),
+                "name": c.name,
+                "file": m.path or (c.media.written_path if c.media else None),
+                "status": str(c.status),
+                "reason": m.reason or (cp.reason if cp else ""),
+                "clip_gain_db": _num(c.gain_db),
+                "new_clip_gain_db": _num(cp.new_gain_db if staged and cp else c.gain_db),
+                "levels": levels_json(a.clip_levels.get(c.clip_id)),
+                "bound_by": str(cp.bound_by if staged and cp else Bound.NONE),
+                "note": c.note,
+            }
+        )
     tracks = []
     for t in s.tracks:
         tp = a.plan.tracks.get(t.track_id)
-        tracks.append({
-            "id": t.track_id,
-            "name": t.name,
-            "kind": str(t.kind),
-            "fader_db": _num(t.fader_db),
-            "new_fader_db": _num(tp.new_fader_db if tp else t.fader_db),
-            "automation": str(t.automation),
-            "action": tp.action if tp else "",
-            "levels": levels_json(a.track_levels.get(t.track_id)),
-        })
+        tracks.append(
+            {
+                "id": t.track_id,
+                "name": t.name,
+                "kind": str(t.kind),
+                "fader_db": _num(t.fader_db),
+                "new_fader_db": _num(tp.new_fader_db if tp else t.fader_db),
+                "automation": str(t.automation),
+                "action": tp.action if tp else "",
+                "levels": levels_json(a.track_levels.get(t.track_id)),
+            }
+        )
     doc: dict[str, Any] = {
         "schema": 1,
         "session": {"path": s.path, "format": s.format, "version": s.version},
@@ -93,8 +97,8 @@ def analysis_json(a: Analysis, written: WriteResult | None = None, *, dry_run: b
         "tracks": tracks,
         "master": {
             "fader_db": _num(s.master.fader_db),
-            "predicted_peak_dbfs_before": _num(a.master_before.sample_peak_dbfs),
-            "predicted_peak_dbfs_after": _num(a.master_after.sample_peak_dbfs),
+            "predicted_peak_dbfs_before": _num(a.master_peak_before_dbfs),
+            "predicted_peak_dbfs_after": _num(a.master_peak_after_dbfs),
             "headroom_change_db": round(a.headroom_change_db, 4),
         },
         "edits": len(a.edits),
@@ -141,39 +145,52 @@ def analysis_text(a: Analysis, written: WriteResult | None = None, *, dry_run: b
     s = a.session
     key = METER_FIELD[a.policy.meter]
     names = {t.track_id: t.name for t in (*s.tracks, s.master)}
-    out = [f"{s.path}  ({s.format}, {s.version or 'unknown version'})",
-           f"policy: {a.policy.meter} target {a.policy.target_db:g} dB, ceiling {a.policy.peak_ceiling_db:g} dBTP, "
-           f"per {a.policy.per}, faders {a.policy.faders}, headroom {a.policy.headroom_db:g} dBFS", ""]
+    out = [
+        f"{s.path}  ({s.format}, {s.version or 'unknown version'})",
+        f"policy: {a.policy.meter} target {a.policy.target_db:g} dB, ceiling {a.policy.peak_ceiling_db:g} dBTP, "
+        f"per {a.policy.per}, faders {a.policy.faders}, headroom {a.policy.headroom_db:g} dBFS",
+        "",
+    ]
     rows = []
     for m in a.media:
         c = m.clip
         cp = a.plan.clips.get(c.clip_id)
         lv = a.clip_levels.get(c.clip_id)
         staged = cp is not None and c.status == ClipStatus.ACTIVE
-        rows.append([
-            _short(names.get(c.track_id, c.track_id), 20),
-            _short(c.name or c.clip_id),
-            str(c.status),
-            _db(getattr(lv, key) if lv else None),
-            _db(lv.true_peak_dbtp if lv else None),
-            _db(c.gain_db),
-            _db(cp.new_gain_db) if staged and cp else "",
-            str(cp.bound_by) if staged and cp else _short(m.reason, 40),
-        ])
+        rows.append(
+            [
+                _short(names.get(c.track_id, c.track_id), 20),
+                _short(c.name or c.clip_id),
+                str(c.status),
+                _db(getattr(lv, key) if lv else None),
+                _db(lv.true_peak_dbtp if lv else None),
+                _db(c.gain_db),
+                _db(cp.new_gain_db) if staged and cp else "",
+                str(cp.bound_by) if staged and cp else _short(m.reason, 40),
+            ]
+        )
     out.append(table(rows, ["track", "clip", "status", "level", "TP", "gain", "new", "bound by / reason"]))
     out.append("")
     trows = []
     for t in s.tracks:
         tp = a.plan.tracks.get(t.track_id)
         lv = a.track_levels.get(t.track_id)
-        trows.append([
-            _short(t.name or t.track_id, 24), str(t.kind), _db(getattr(lv, key) if lv else None),
-            _db(t.fader_db), _db(tp.new_fader_db if tp else t.fader_db), tp.action if tp else "",
-        ])
+        trows.append(
+            [
+                _short(t.name or t.track_id, 24),
+                str(t.kind),
+                _db(getattr(lv, key) if lv else None),
+                _db(t.fader_db),
+                _db(tp.new_fader_db if tp else t.fader_db),
+                tp.action if tp else "",
+            ]
+        )
     out.append(table(trows, ["track", "kind", "level", "fader", "new", "action"]))
     out.append("")
-    out.append(f"master peak (predicted, dBFS): before {_db(a.master_before.sample_peak_dbfs, 0)}, "
-               f"after {_db(a.master_after.sample_peak_dbfs, 0)}")
+    out.append(
+        f"master peak (predicted, dBFS): before {_db(a.master_peak_before_dbfs, 0)}, "
+        f"after {_db(a.master_peak_after_dbfs, 0)}"
+    )
     out.extend(f"note: {n}" for n in a.notes)
     counts: dict[str, int] = {}
     for m in a.media:
@@ -190,10 +207,20 @@ def file_levels_text(files: list[FileLevels]) -> str:
     rows = []
     for f in files:
         lv = f.levels
-        rows.append([
-            _short(f.path, 40), f"{f.sample_rate_hz}", f"{f.channels}", f"{lv.duration_s:.2f}",
-            _db(lv.sample_peak_dbfs), _db(lv.true_peak_dbtp), _db(lv.rms_dbfs), _db(lv.gated_rms_dbfs),
-            _db(lv.integrated_lufs), _db(lv.momentary_max_lufs), _db(lv.short_term_max_lufs),
-            f"{lv.loudness_range_lu:.1f}",
-        ])
+        rows.append(
+            [
+                _short(f.path, 40),
+                f"{f.sample_rate_hz}",
+                f"{f.channels}",
+                f"{lv.duration_s:.2f}",
+                _db(lv.sample_peak_dbfs),
+                _db(lv.true_peak_dbtp),
+                _db(lv.rms_dbfs),
+                _db(lv.gated_rms_dbfs),
+                _db(lv.integrated_lufs),
+                _db(lv.momentary_max_lufs),
+                _db(lv.short_term_max_lufs),
+                f"{lv.loudness_range_lu:.1f}",
+            ]
+        )
     return table(rows, ["file", "Hz", "ch", "s", "peak", "TP", "RMS", "gRMS", "LUFS-I", "M max", "S max", "LRA"])

@@ -14,7 +14,7 @@ def db_to_gain(gain_db: float) -> float:
     """Amplitude ratio for `gain_db` decibels; -inf dB gives 0.0."""
     if gain_db == NEG_INF:
         return 0.0
-    return 10.0 ** (gain_db / 20.0)
+    return float(10.0 ** (gain_db / 20.0))
 
 
 def gain_to_db(gain: float) -> float:

@@ -1,0 +1,336 @@
+"""End to end on generated REAPER sessions with generated audio of known level.
+
+Each test writes audio at exact levels, builds a project with fixtures.rpp_factory, runs the real pipeline
+(or the real CLI), then measures the written session again and checks the outcome in dB.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
+from gainstager import pipeline, render
+from gainstager.audio import write
+from gainstager.model import ClipStatus, Levels
+from gainstager.plan import Faders, Per, Policy
+
+RATE = 48000
+
+
+def sine(
+    path: Path, seconds: float, rms_dbfs: float, *, freq: float = 440.0, channels: int = 1, rate: int = RATE
+) -> None:
+    """A sine whose RMS (and gated RMS) is exactly rms_dbfs; float WAV so nothing is quantised."""
+    t = np.arange(int(seconds * rate)) / rate
+    x = np.sqrt(2) * 10 ** (rms_dbfs / 20) * np.sin(2 * np.pi * freq * t)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(str(path), np.repeat(x[:, None], channels, axis=1).astype(np.float32), rate, subtype="FLOAT")
+
+
+def bursts(path: Path, seconds: float, rms_dbfs: float, seed: int = 1) -> None:
+    """Decaying noise bursts: a high crest factor, so the true-peak ceiling binds before the target."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n, hit_len = int(seconds * RATE), int(0.1 * RATE)
+    x = np.zeros(n)
+    for start in range(0, n - hit_len, RATE // 2):
+        x[start : start + hit_len] += rng.standard_normal(hit_len) * np.exp(-np.arange(hit_len) / (0.01 * RATE))
+    x *= 10 ** (rms_dbfs / 20) / np.sqrt(np.mean(x**2))
+    write(str(path), x[:, None].astype(np.float32), RATE, subtype="FLOAT")
+
+
+def project(tmp_path: Path, tracks: list[TrackSpec], **kw: object) -> Path:
+    path = tmp_path / "song.rpp"
+    path.write_bytes(make_project(ProjectSpec(tracks=tracks, sample_rate_hz=RATE, **kw)))  # type: ignore[arg-type]
+    return path
+
+
+def stage(path: Path, policy: Policy | None = None, out: Path | None = None) -> tuple[pipeline.Analysis, Path]:
+    a = pipeline.analyze(pipeline.load(str(path)), policy or Policy())
+    target = out or path.with_name("staged.rpp")
+    pipeline.write(a, output=str(target))
+    return a, target
+
+
+def again(path: Path, policy: Policy | None = None) -> pipeline.Analysis:
+    return pipeline.analyze(pipeline.load(str(path)), policy or Policy())
+
+
+def post_fader_rms(a: pipeline.Analysis) -> dict[str, float]:
+    return {
+        t.name: a.track_levels[t.track_id].rms_dbfs + t.fader_db
+        for t in a.session.tracks
+        if t.track_id in a.track_levels
+    }
+
+
+@pytest.fixture
+def three_tracks(tmp_path: Path) -> Path:
+    sine(tmp_path / "media/quiet.wav", 3.0, -32.0, freq=220)
+    sine(tmp_path / "media/hot.wav", 3.0, -20.0, freq=330, channels=2)
+    sine(tmp_path / "media/mid.wav", 3.0, -24.0, freq=550)
+    return project(
+        tmp_path,
+        [
+            TrackSpec("Quiet", [ItemSpec("media/quiet.wav", 0.0, 3.0)], volume=0.5),
+            TrackSpec("Hot", [ItemSpec("media/hot.wav", 0.0, 3.0)]),
+            TrackSpec(
+                "Mid",
+                [ItemSpec("media/mid.wav", 1.0, 2.0), ItemSpec("media/mid.wav", 3.5, 1.0, soffs_s=1.0)],
+                volume=1.25,
+            ),
+        ],
+    )
+
+
+def test_clips_reach_the_target_and_faders_keep_the_balance(three_tracks: Path) -> None:
+    before, out = stage(three_tracks)
+    after = again(out)
+    staged = [m for m in after.media if m.clip.status == ClipStatus.ACTIVE]
+    assert len(staged) == 4
+    for m in staged:
+        assert after.clip_levels[m.clip.clip_id].gated_rms_dbfs == pytest.approx(-18.0, abs=0.1)
+    # keep mode: every track's rendered post-fader sum is what it was (within 0.01 dB)
+    b, c = post_fader_rms(before), post_fader_rms(after)
+    assert b.keys() == c.keys() == {"Quiet", "Hot", "Mid"}
+    for name in b:
+        assert c[name] == pytest.approx(b[name], abs=0.01)
+    # and the faders moved opposite to the clip gains
+    fader = {t.name: t.fader_db for t in after.session.tracks}
+    assert fader["Quiet"] == pytest.approx(20 * np.log10(0.5) - 14.0, abs=0.01)
+    assert fader["Hot"] == pytest.approx(-2.0, abs=0.01)
+    assert after.edits == ()  # staging the result again changes nothing
+
+
+def test_unity_faders(three_tracks: Path) -> None:
+    _, out = stage(three_tracks, Policy(faders=Faders.UNITY))
+    after = again(out, Policy(faders=Faders.UNITY))
+    assert [t.fader_db for t in after.session.tracks] == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)
+    for lv in after.clip_levels.values():
+        assert lv.gated_rms_dbfs == pytest.approx(-18.0, abs=0.1)
+
+
+def test_master_headroom_is_held(tmp_path: Path) -> None:
+    tracks = []
+    for i in range(6):
+        sine(tmp_path / f"media/t{i}.wav", 2.0, -18.0, freq=200.0 + 0.0 * i)  # in phase: peaks add up
+        tracks.append(TrackSpec(f"T{i}", [ItemSpec(f"media/t{i}.wav", 0.0, 2.0)]))
+    path = project(tmp_path, tracks)
+    a, out = stage(path, Policy(faders=Faders.UNITY))
+    assert a.master_peak_before_dbfs > -6.0
+    assert a.master_peak_after_dbfs == pytest.approx(-6.0, abs=0.01)
+    rendered = again(out, Policy(faders=Faders.UNITY))
+    assert rendered.master_peak_before_dbfs == pytest.approx(-6.0, abs=0.02)
+    # the cut is the same on every track, so their balance is kept
+    faders = {t.fader_db for t in rendered.session.tracks}
+    assert max(faders) - min(faders) < 0.001
+
+
+def test_peak_ceiling_binds_on_a_spiky_clip(tmp_path: Path) -> None:
+    bursts(tmp_path / "media/snare.wav", 3.0, -30.0)
+    path = project(tmp_path, [TrackSpec("Snare", [ItemSpec("media/snare.wav", 0.0, 3.0)])])
+    a, out = stage(path)
+    clip_id = a.session.clips[0].clip_id
+    assert a.plan.clips[clip_id].bound_by == "peak-ceiling"
+    after = again(out)
+    assert after.clip_levels[clip_id].true_peak_dbtp == pytest.approx(-6.0, abs=0.05)
+    assert after.clip_levels[clip_id].gated_rms_dbfs < -18.5
+
+
+def test_per_clip_mode_levels_each_clip(tmp_path: Path) -> None:
+    sine(tmp_path / "media/a.wav", 2.0, -30.0)
+    sine(tmp_path / "media/b.wav", 2.0, -22.0, freq=300)
+    path = project(tmp_path, [TrackSpec("Vox", [ItemSpec("media/a.wav", 0.0, 2.0), ItemSpec("media/b.wav", 3.0, 2.0)])])
+    _, out = stage(path, Policy(per=Per.CLIP))
+    after = again(out, Policy(per=Per.CLIP))
+    assert [lv.gated_rms_dbfs for lv in after.clip_levels.values()] == pytest.approx([-18.0, -18.0], abs=0.1)
+
+
+def test_loop_playrate_and_offset_are_rendered(tmp_path: Path) -> None:
+    sine(tmp_path / "media/one.wav", 1.0, -20.0)
+    path = project(
+        tmp_path,
+        [
+            TrackSpec(
+                "Loop",
+                [
+                    ItemSpec("media/one.wav", 0.0, 3.0, loop=True),  # 3 s of a looped 1 s file
+                    ItemSpec("media/one.wav", 5.0, 1.0, playrate=0.5),  # the first half, at half speed
+                    ItemSpec("media/one.wav", 7.0, 3.0, loop=False),  # no loop: 1 s of sound, then silence
+                ],
+            )
+        ],
+    )
+    a = again(path)
+    loop_id, slow_id, once_id = (c.clip_id for c in a.session.clips)
+    assert a.clip_levels[loop_id].duration_s == pytest.approx(3.0, abs=1e-3)
+    assert a.clip_levels[loop_id].rms_dbfs == pytest.approx(-20.0, abs=0.01)
+    assert a.clip_levels[slow_id].duration_s == pytest.approx(1.0, abs=1e-3)
+    assert a.clip_levels[slow_id].rms_dbfs == pytest.approx(-20.0, abs=0.05)
+    # two thirds of the unlooped item is silence: the plain RMS drops by 10*log10(3). The gated RMS leaves the
+    # silent blocks out; of the 10 blocks (400 ms, 100 ms hop) that hold sound, the last three are 3/4, 1/2
+    # and 1/4 full, so the gated mean is 8.5/10 of the tone's power.
+    assert a.clip_levels[once_id].rms_dbfs == pytest.approx(-20.0 - 10 * np.log10(3), abs=0.05)
+    assert a.clip_levels[once_id].gated_rms_dbfs == pytest.approx(-20.0 + 10 * np.log10(0.85), abs=0.02)
+
+
+def test_analyze_reads_what_measure_reads(tmp_path: Path) -> None:
+    """A clip playing a whole file at 0 dB measures exactly as `gainstager measure` on the file."""
+    from gainstager.measure import measure_file
+
+    rng = np.random.default_rng(7)
+    x = (0.1 * rng.standard_normal((RATE * 3, 2))).astype(np.float32)
+    (tmp_path / "media").mkdir()
+    write(str(tmp_path / "media/noise.wav"), x, RATE, subtype="PCM_24")
+    path = project(tmp_path, [TrackSpec("N", [ItemSpec("media/noise.wav", 2.0, 3.0)])])
+    a = again(path)
+    session_levels = next(iter(a.clip_levels.values()))
+    file_levels = measure_file(str(tmp_path / "media/noise.wav")).levels
+    for key in Levels.__slots__:
+        assert getattr(session_levels, key) == pytest.approx(getattr(file_levels, key), abs=1e-6), key
+
+
+def test_missing_and_silent_clips_are_listed_and_untouched(tmp_path: Path) -> None:
+    (tmp_path / "media").mkdir()
+    write(str(tmp_path / "media/silence.wav"), np.zeros((RATE, 1), np.float32), RATE)
+    (tmp_path / "media/broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    path = project(
+        tmp_path,
+        [
+            TrackSpec(
+                "A",
+                [
+                    ItemSpec("media/gone.wav"),
+                    ItemSpec("media/silence.wav", 5.0, 1.0),
+                    ItemSpec("media/broken.wav", 7.0),
+                ],
+            )
+        ],
+    )
+    a, out = stage(path)
+    status = [m.clip.status for m in a.media]
+    assert status == [ClipStatus.MISSING, ClipStatus.SILENT, ClipStatus.UNREADABLE]
+    assert "gone.wav" in a.media[0].reason and "broken.wav" in a.media[2].reason
+    assert a.edits == ()
+    assert out.read_bytes() == path.read_bytes()
+
+
+def test_volume_envelopes(tmp_path: Path) -> None:
+    sine(tmp_path / "media/a.wav", 2.0, -24.0)
+    path = project(
+        tmp_path,
+        [
+            TrackSpec("Read", [ItemSpec("media/a.wav", 0.0, 2.0)], automode=1, volenv=[(0.0, 0.5), (1.0, 1.0)]),
+            TrackSpec("Faderscaled", [ItemSpec("media/a.wav", 0.0, 2.0)], automode=1, voltype=1, volenv=[(0.0, 0.7)]),
+            TrackSpec("Trim", [ItemSpec("media/a.wav", 0.0, 2.0)], automode=0, volenv=[(0.0, 0.5)]),
+        ],
+    )
+    a, out = stage(path)
+    text = out.read_text()
+    assert "PT 0 0.25059362" in text and "PT 1 0.50118723" in text  # linear envelope: points scaled by -6 dB
+    assert "PT 0 0.7 0" in text  # fader-scaled envelope left alone ...
+    by_track = {a.session.track(m.clip.track_id).name: m.clip.clip_id for m in a.media}
+    assert a.plan.clips[by_track["Faderscaled"]].new_gain_db == 0.0  # ... and its clip kept with it
+    after = again(out)
+    trim = next(t for t in after.session.tracks if t.name == "Trim")
+    assert trim.fader_db == pytest.approx(-6.0, abs=0.01)  # trim/read: the fader carries the change
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gainstager", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def test_cli_apply_json_and_default_output(three_tracks: Path) -> None:
+    proc = cli("apply", str(three_tracks), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == 1 and doc["session"]["format"] == "rpp"
+    out = three_tracks.with_name("song.gainstaged.rpp")
+    assert doc["output"]["path"] == str(out) and out.exists()
+    clip = doc["clips"][0]
+    assert set(clip) >= {"track", "file", "status", "clip_gain_db", "new_clip_gain_db", "levels", "bound_by"}
+    assert set(clip["levels"]) >= {
+        "sample_peak_dbfs",
+        "true_peak_dbtp",
+        "rms_dbfs",
+        "gated_rms_dbfs",
+        "integrated_lufs",
+    }
+    assert clip["levels"]["gated_rms_dbfs"] == pytest.approx(-32.0, abs=0.05)  # measured as read
+    assert clip["new_clip_gain_db"] == pytest.approx(14.0, abs=0.05)
+    assert {t["name"] for t in doc["tracks"]} == {"Quiet", "Hot", "Mid"}
+    assert doc["master"]["predicted_peak_dbfs_after"] <= -6.0 + 1e-6
+
+
+def test_cli_in_place_keeps_a_backup_and_dry_run_writes_nothing(three_tracks: Path) -> None:
+    original = three_tracks.read_bytes()
+    proc = cli("apply", str(three_tracks), "--dry-run")
+    assert proc.returncode == 0 and "dry run" in proc.stdout
+    assert sorted(p.name for p in three_tracks.parent.iterdir()) == ["media", "song.rpp"]
+    proc = cli("apply", str(three_tracks), "--in-place")
+    assert proc.returncode == 0, proc.stderr
+    assert three_tracks.with_name("song.rpp.bak").read_bytes() == original
+    assert three_tracks.read_bytes() != original
+    proc = cli("apply", str(three_tracks), "-o", str(three_tracks))
+    assert proc.returncode == 1 and "--in-place" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "content,what",
+    [
+        (b"\x00\x01\x02junk" * 10, "not a REAPER or Ableton Live session"),
+        (b"", "empty"),
+        (b'<REAPER_PROJECT 0.1 "7.0/x64" 0\r\n  <TRACK\r\n    NAME a\r\n', "trunc"),
+    ],
+)
+def test_cli_bad_input_one_line_no_traceback_nothing_written(tmp_path: Path, content: bytes, what: str) -> None:
+    bad = tmp_path / "bad.rpp"
+    bad.write_bytes(content)
+    proc = cli("apply", str(bad))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and what.lower() in lines[0].lower()
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.rpp"] and bad.read_bytes() == content
+
+
+def test_cli_usage_errors_exit_2(three_tracks: Path) -> None:
+    proc = cli("apply", str(three_tracks), "--target", "+5")
+    assert proc.returncode == 2 and "expected -60 to 0 dB" in proc.stderr
+    proc = cli("apply", str(three_tracks), "--per", "song")
+    assert proc.returncode == 2
+
+
+def test_cli_batch_continues_past_failures(tmp_path: Path, three_tracks: Path) -> None:
+    other = tmp_path / "b" / "other.rpp"
+    other.parent.mkdir()
+    other.write_bytes(make_project([TrackSpec("X", [ItemSpec("missing.wav")])]))  # nothing to change
+    (tmp_path / "b" / "junk.rpp").write_bytes(b"<REAPER_PROJECT\n<TRACK\n")
+    proc = cli("batch", str(tmp_path), "--json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    result = {Path(s["path"]).name: s for s in doc["sessions"]}
+    assert set(result) == {"song.rpp", "other.rpp", "junk.rpp"}
+    assert result["song.rpp"]["ok"] and tmp_path.joinpath("song.gainstaged.rpp").exists()
+    assert result["other.rpp"]["ok"] and not other.with_name("other.gainstaged.rpp").exists()  # unchanged
+    assert not result["junk.rpp"]["ok"] and "junk.rpp" in result["junk.rpp"]["error"]
+    assert doc["failed"] == 1
+    assert proc.stderr.count("error:") == 1
+
+
+def test_render_pan_law_and_mono_sum() -> None:
+    left, right = render.pan_gains(0.0, -3.0)
+    assert left == pytest.approx(10 ** (-3 / 20)) and right == pytest.approx(left)
+    assert render.pan_gains(-1.0, -3.0)[1] == pytest.approx(0.0, abs=1e-12)
+    assert render.pan_gains(0.0, 0.0) == pytest.approx((1.0, 1.0))
