@@ -121,6 +121,8 @@ def render_clip(p: Playable, reader: AudioReader, t0_s: float, count: int, out_r
     sr = info.sample_rate_hz
     window_first = round(clip.source_window_start_s * sr)
     window_frames = min(round(window_len * sr), info.frames - window_first)
+    if window_frames <= 0:  # the window lies past the end of the file: nothing plays
+        return out
     for seg in clip.segments:
         lo, hi = _frame_span(seg.timeline_start_s, seg.timeline_end_s, t0_s, count, out_rate_hz)
         lo, hi = max(lo, first), min(hi, last)

@@ -144,6 +144,7 @@ class AlsDocument:
     gzip_os: int  # the input's gzip OS byte, kept on output
     major_version: int
     spans: dict[tuple[_Slot, str], tuple[_Span, ...]] = field(default_factory=dict)
+    original: bytes = b""  # the file as read: returned unchanged when no value changes
 
 
 # --- container and safe parsing ---------------------------------------------------------------------------
@@ -910,6 +911,7 @@ def parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
         gzip_os=data[9] if gzipped else 255,
         major_version=major,
         spans=spans,
+        original=data,
     )
     return session, doc
 
@@ -1094,16 +1096,17 @@ def apply(document: AlsDocument, edits: Sequence[Edit]) -> bytes:
                     f"{document.path}: envelope point of {target} ({xml[span.start : span.end]!r}); expected a number"
                 ) from None
             _change(changes, xml, span, point * factor)
-    if changes:
-        pieces: list[bytes] = []
-        pos = 0
-        for start in sorted(changes):
-            end, text = changes[start]
-            pieces.append(xml[pos:start])
-            pieces.append(text)
-            pos = end
-        pieces.append(xml[pos:])
-        xml = b"".join(pieces)
+    if not changes:  # nothing to change: the file as it was, container bytes included
+        return document.original or (_gzip(xml, document.gzip_os) if document.gzipped else xml)
+    pieces: list[bytes] = []
+    pos = 0
+    for start in sorted(changes):
+        end, text = changes[start]
+        pieces.append(xml[pos:start])
+        pieces.append(text)
+        pos = end
+    pieces.append(xml[pos:])
+    xml = b"".join(pieces)
     return _gzip(xml, document.gzip_os) if document.gzipped else xml
 
 

@@ -334,3 +334,18 @@ def test_render_pan_law_and_mono_sum() -> None:
     assert left == pytest.approx(10 ** (-3 / 20)) and right == pytest.approx(left)
     assert render.pan_gains(-1.0, -3.0)[1] == pytest.approx(0.0, abs=1e-12)
     assert render.pan_gains(0.0, 0.0) == pytest.approx((1.0, 1.0))
+
+
+def test_section_window_past_the_end_of_the_file_plays_silence(tmp_path: Path) -> None:
+    """A SECTION that starts after the file ends (media replaced by a shorter file) is silent, not a hang."""
+    sine(tmp_path / "media/short.wav", 1.0, -20.0)
+    text = make_project([TrackSpec("S", [ItemSpec("media/short.wav", 0.0, 4.0, loop=True)])]).decode()
+    text = text.replace('<SOURCE WAVE\r\n        FILE "media/short.wav"\r\n      >',
+                        '<SOURCE SECTION\r\n        LENGTH 1\r\n        STARTPOS 10\r\n        OVERLAP 0\r\n'
+                        '        <SOURCE WAVE\r\n          FILE "media/short.wav"\r\n        >\r\n      >')
+    path = tmp_path / "section.rpp"
+    path.write_bytes(text.encode())
+    a = again(path)
+    assert a.session.clips[0].source_window_start_s == 10.0
+    assert [m.clip.status for m in a.media] == [ClipStatus.SILENT]
+    assert a.edits == ()
