@@ -285,6 +285,8 @@ def analyze(
             else mixed
         )
         change = headroom_change(after.master_peak_dbfs, policy)
+        if change:  # the cut changes the faders' room: plan again knowing it (keep mode: outputs are unchanged)
+            first = plan(session, stage_levels, track_levels, policy, feeder_shift_db=change)
         final = with_headroom(first, session, change)
         master_after = after.master_peak_dbfs + change
     finally:

@@ -148,11 +148,12 @@ def wanted_change(levels: Levels, policy: Policy) -> tuple[float, Bound]:
     return change, bound
 
 
-def _fader_room(track: Track) -> tuple[float, float]:
-    """How far (dB) the track's playing fader can move down / up within its range."""
+def _fader_room(track: Track, shift_db: float = 0.0) -> tuple[float, float]:
+    """How far (dB) the track's playing fader can move down / up within its range, after `shift_db`."""
     playing = track.envelope_max_db if track.automation == Automation.LINEAR_ENVELOPE else track.fader_db
     if not math.isfinite(playing):
         return 0.0, 0.0
+    playing += shift_db
     return playing - track.fader_min_db, track.fader_max_db - playing
 
 
@@ -172,15 +173,21 @@ def plan(
     clip_levels: Mapping[str, Levels],
     track_levels: Mapping[str, Levels],
     policy: Policy,
+    *,
+    feeder_shift_db: float = 0.0,
 ) -> Plan:
     """Plan clip gains and faders. `clip_levels` holds every measurable active clip; `track_levels` the
-    pre-fader sum of each track's active clips (both measured with the session as read)."""
+    pre-fader sum of each track's active clips (both measured with the session as read).
+
+    `feeder_shift_db` is a headroom cut (<= 0) that will be applied to the tracks feeding the master directly;
+    their fader room is judged after it, so that planning the written session again finds nothing to do."""
     clip_plans: dict[str, ClipPlan] = {}
     track_plans: dict[str, TrackPlan] = {}
     notes: list[str] = []
     for track in session.tracks:
         clips = [c for c in session.clips_of(track.track_id) if c.clip_id in clip_levels]
-        changes = _clip_changes(track, clips, clip_levels, track_levels.get(track.track_id), policy)
+        shift = feeder_shift_db if track.parent_id is None else 0.0
+        changes = _clip_changes(track, clips, clip_levels, track_levels.get(track.track_id), policy, shift)
         for clip in clips:
             change, bound, reason = changes[clip.clip_id]
             clip_plans[clip.clip_id] = ClipPlan(clip.clip_id, clip.gain_db + change, bound, reason)
@@ -195,9 +202,10 @@ def _clip_changes(
     clip_levels: Mapping[str, Levels],
     track_levels: Levels | None,
     policy: Policy,
+    shift_db: float = 0.0,
 ) -> dict[str, tuple[float, Bound, str]]:
     keep = policy.faders == Faders.KEEP
-    down_room, up_room = _fader_room(track)
+    down_room, up_room = _fader_room(track, shift_db)
     result: dict[str, tuple[float, Bound, str]] = {}
     if track.automation == Automation.FADER_ENVELOPE and keep:
         # The envelope cannot be rescaled exactly, so a compensating fader move would have to go onto the
