@@ -340,9 +340,11 @@ def test_section_window_past_the_end_of_the_file_plays_silence(tmp_path: Path) -
     """A SECTION that starts after the file ends (media replaced by a shorter file) is silent, not a hang."""
     sine(tmp_path / "media/short.wav", 1.0, -20.0)
     text = make_project([TrackSpec("S", [ItemSpec("media/short.wav", 0.0, 4.0, loop=True)])]).decode()
-    text = text.replace('<SOURCE WAVE\r\n        FILE "media/short.wav"\r\n      >',
-                        '<SOURCE SECTION\r\n        LENGTH 1\r\n        STARTPOS 10\r\n        OVERLAP 0\r\n'
-                        '        <SOURCE WAVE\r\n          FILE "media/short.wav"\r\n        >\r\n      >')
+    text = text.replace(
+        '<SOURCE WAVE\r\n        FILE "media/short.wav"\r\n      >',
+        "<SOURCE SECTION\r\n        LENGTH 1\r\n        STARTPOS 10\r\n        OVERLAP 0\r\n"
+        '        <SOURCE WAVE\r\n          FILE "media/short.wav"\r\n        >\r\n      >',
+    )
     path = tmp_path / "section.rpp"
     path.write_bytes(text.encode())
     a = again(path)
