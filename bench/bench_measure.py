@@ -10,20 +10,22 @@ processes and as a user would run them (cold interpreter start included), the me
       not installed; this script installs nothing);
   (c) ``python -c "import soundfile; soundfile.read(FILE)"`` (decode only).
 
-It prints the times, the ratios ffmpeg / gainstager (goal >= 3) and gainstager / decode (goal <= 2), and the
-peak resident memory of the measure process.
+Runs are interleaved (a, c, b, a, c, b, ...) so that a change of load on a shared machine hits all alike. It
+prints wall and CPU (user + sys) times, the ratios ffmpeg / gainstager (goal >= 3) and gainstager / decode
+(goal <= 2), and each process's own peak resident memory (os.wait4).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -90,21 +92,35 @@ def make_file(minutes: float) -> Path:
     return path
 
 
-def timed(cmd: list[str], runs: int) -> tuple[float, int]:
-    """Median wall time of `runs` runs of `cmd`, and the largest child peak RSS (KiB) seen."""
-    times = []
-    peak_kib = 0
-    for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+@dataclass(frozen=True)
+class Run:
+    wall_s: float
+    cpu_s: float  # user + sys of the child alone
+    rss_mib: float  # peak resident set of the child alone
+
+
+def run_once(cmd: list[str]) -> Run:
+    """Run `cmd` to completion; its wall time, CPU time and peak RSS (os.wait4: this child only, so figures
+    never mix with another child's, as RUSAGE_CHILDREN's running maximum would)."""
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: ffmpeg writes a lot to stderr
         t0 = time.perf_counter()
-        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
-        times.append(time.perf_counter() - t0)
-        if done.returncode != 0:
-            raise SystemExit(f"error: {' '.join(cmd)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
-        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        # ru_maxrss of children is the max over all waited-for children, so only an increase is attributable.
-        peak_kib = max(peak_kib, after if after > before else 0)
-    return statistics.median(times), peak_kib
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            tail = err.read().decode(errors="replace").strip()[-500:]
+            raise SystemExit(f"error: {' '.join(cmd)} exited {proc.returncode}: {tail}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(
+        statistics.median(r.wall_s for r in runs),
+        statistics.median(r.cpu_s for r in runs),
+        max(r.rss_mib for r in runs),
+    )
 
 
 def main() -> int:
@@ -134,37 +150,37 @@ def main() -> int:
         label = "gainstager measure"
     decode_cmd = [sys.executable, "-c", f"import soundfile; soundfile.read({str(path)!r})"]
 
+    ffmpeg = shutil.which("ffmpeg")
+    ff_cmd = [ffmpeg or "ffmpeg", "-nostats", "-hide_banner", "-i", str(path), "-af", "ebur128=peak=true", "-f", "null"]
+    ff_cmd.append("-")
+
     # Warm the page cache once so every contender reads from memory.
     with path.open("rb") as f:
         while f.read(1 << 24):
             pass
 
     os.environ.update(env)
-    # Measure first: ru_maxrss of children is a running maximum, so the first child's peak is its own.
-    t_measure, rss_kib = timed(measure_cmd, args.runs)
-    t_decode, _ = timed(decode_cmd, args.runs)
-    print(f"(a) {label:<24} {t_measure:7.3f} s   peak RSS {rss_kib / 1024:.0f} MiB   [{' '.join(measure_cmd)}]")
-    print(f"(c) bare soundfile decode   {t_decode:7.3f} s   [{' '.join(decode_cmd)}]")
-    ffmpeg = shutil.which("ffmpeg")
+    runs: dict[str, list[Run]] = {"measure": [], "decode": [], "ffmpeg": []}
+    for _ in range(args.runs):  # interleaved: a change of machine load hits every contender alike
+        runs["measure"].append(run_once(measure_cmd))
+        runs["decode"].append(run_once(decode_cmd))
+        if ffmpeg:
+            runs["ffmpeg"].append(run_once(ff_cmd))
+    m, d = median_run(runs["measure"]), median_run(runs["decode"])
+
+    def row(tag: str, name: str, r: Run, cmd: list[str]) -> None:
+        print(f"{tag} {name:<26} {r.wall_s:8.3f} {r.cpu_s:8.3f} {r.rss_mib:13.0f}   [{' '.join(cmd)}]")
+
+    print(f"{'median of ' + str(args.runs):<30} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13}")
+    row("(a)", label, m, measure_cmd)
+    row("(c)", "bare soundfile decode", d, decode_cmd)
     if ffmpeg:
-        ff_cmd = [
-            ffmpeg,
-            "-nostats",
-            "-hide_banner",
-            "-i",
-            str(path),
-            "-af",
-            "ebur128=peak=true",
-            "-f",
-            "null",
-            "-",
-        ]
-        t_ff, _ = timed(ff_cmd, args.runs)
-        print(f"(b) ffmpeg ebur128 peak=true {t_ff:7.3f} s   [{' '.join(ff_cmd)}]")
-        print(f"ffmpeg / gainstager = {t_ff / t_measure:.2f}x  (goal >= 3)")
+        ff = median_run(runs["ffmpeg"])
+        row("(b)", "ffmpeg ebur128 peak=true", ff, ff_cmd)
+        print(f"ffmpeg / gainstager = {ff.wall_s / m.wall_s:.2f}x wall, {ff.cpu_s / m.cpu_s:.2f}x cpu  (goal >= 3)")
     else:
         print("(b) ffmpeg not found on PATH: skipped (this script installs nothing)")
-    print(f"gainstager / decode = {t_measure / t_decode:.2f}x  (goal <= 2)")
+    print(f"gainstager / decode = {m.wall_s / d.wall_s:.2f}x wall, {m.cpu_s / d.cpu_s:.2f}x cpu  (goal <= 2)")
     return 0
 
 

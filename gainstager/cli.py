@@ -12,15 +12,20 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from . import __version__, pipeline, report
+from . import __version__
 from .errors import GainstagerError
 from .model import ClipStatus
 from .plan import Faders, MeterKind, Per, Policy
+
+if TYPE_CHECKING:
+    from . import pipeline
+
+# The session pipeline (parsers, renderer), the report (which imports the pipeline) and the process pool are
+# imported inside the commands that use them, so that `gainstager measure` and `--help` start quickly.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SKIPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -170,6 +175,8 @@ def analyze(
 ) -> None:
     """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes nothing."""
 
+    from . import pipeline, report
+
     def go() -> int:
         policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
         progress = _Progress()
@@ -212,6 +219,7 @@ def apply(
     if output and in_place:
         _err("use either -o/--output or --in-place, not both")
         raise typer.Exit(EXIT_USAGE)
+    from . import pipeline, report
 
     def go() -> int:
         policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
@@ -231,6 +239,8 @@ def apply(
 
 def _batch_one(path: str, policy: Policy, dry_run: bool) -> dict[str, Any]:
     """One session of a batch, in a worker process: never raises, returns a summary."""
+    from . import pipeline, report
+
     try:
         a = pipeline.analyze(pipeline.load(path), policy)
         written = pipeline.write(a, dry_run=dry_run, skip_unchanged=True)
@@ -253,6 +263,8 @@ def _batch_results(paths: list[str], policy: Policy, dry_run: bool, jobs: int) -
         for p in paths:
             yield _batch_one(p, policy, dry_run)
         return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(_batch_one, p, policy, dry_run) for p in paths]
         for fut in as_completed(futures):
@@ -290,6 +302,7 @@ def batch(
     """Gain-stage every session under PATHS in parallel, each written beside its original as
     NAME.gainstaged.EXT. A failing session never stops the others; unchanged sessions are not rewritten.
     Exit 1 if any session failed."""
+    from . import pipeline
 
     def go() -> int:
         policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
@@ -319,6 +332,8 @@ def batch(
 
 
 def _batch_table(results: list[dict[str, Any]], dry_run: bool) -> str:
+    from . import report
+
     rows = []
     for r in results:
         doc = r["report"]
@@ -354,6 +369,7 @@ def measure(
     averaged over channels), integrated loudness, maximum momentary and short-term loudness (LUFS, 10 ms
     steps) and loudness range (LU, EBU Tech 3342). Channels follow BS.1770: 1-4 channels are weighted 1.0;
     5 channels are L R C Ls Rs (surrounds 1.41); 6 channels are SMPTE L R C LFE Ls Rs, LFE left out."""
+    from . import report
     from .measure import measure_files
 
     def go() -> int:

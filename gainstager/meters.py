@@ -55,6 +55,7 @@ Choices where the standards leave room (documented here, tested in tests/test_me
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -86,11 +87,14 @@ TRUE_PEAK_HALF_WIDTH = 6  # interpolator support +-6 input samples = 49 taps at 
 
 _IIR_BLOCK = 16  # samples per IIR matrix block: L MACs per sample in BLAS; 16 measured fastest
 _BLAS_ROWS_MACS = 1 << 17  # keep each BLAS call below OpenBLAS's threading threshold (see `_mm`)
-_SCAN_GROUP = 16  # blocks per group in the recursive state scan
+_SCAN_GROUP = 16  # blocks per group in the recursive state scan (deeper levels)
+_SCAN_EAGER_LEVELS = 4  # scan levels built up front (a chunk needs 4 at 48 kHz); deeper ones on demand
+_SCAN_GROUP_FIRST = 4  # blocks per group at the first level, which sees every block (4 measured fastest)
 _CHUNK_TARGET = 1 << 17  # frames per internal processing chunk (rounded to a whole unit)
 _TP_BLOCK = 16  # true-peak pruning block: fine blocks make the bound tight (1-2 % of music blocks remain)
-_TP_COARSE = 256  # first-pass pruning block (a long inner axis makes numpy's max fast)
+_TP_COARSE = 64  # first-pass pruning block (np.maximum.reduceat over it is cheap; 64 measured fastest)
 _TP_BATCH = 2048  # candidate blocks computed per batch before the pruning threshold is raised
+_TP_POOL = 1 << 14  # candidate blocks waiting to be computed (27 samples each: 3.5 MB at most)
 
 
 def channel_weights(channels: int) -> tuple[float, ...]:
@@ -206,18 +210,33 @@ class _BlockIIR:
 
 
 class _Scan:
-    """Solves s_{b+1} = s_b @ m + u_b for many b with matrix products, recursively in groups."""
+    """Solves s_{b+1} = s_b @ m + u_b for many b with matrix products, recursively in groups.
 
-    def __init__(self, m: F64, group: int = _SCAN_GROUP) -> None:
+    Level 0 works on every block, so its group is small (`_SCAN_GROUP_FIRST`: its product costs about
+    group * order MACs per block); the deeper levels work on few groups and use larger ones (fewer levels)."""
+
+    def __init__(self, m: F64, group: int = _SCAN_GROUP, first_group: int = _SCAN_GROUP_FIRST) -> None:
         self.group = group
+        self.first_group = first_group
         self.order = m.shape[0]
         self._levels: list[tuple[F64, F64, F64]] = []
         self._m0 = m
+        self._lock = threading.Lock()  # one _Scan is shared by the meters of a rate, possibly on several threads
+        self._level(_SCAN_EAGER_LEVELS - 1)
+
+    def _group(self, depth: int) -> int:
+        return self.first_group if depth == 0 else self.group
 
     def _level(self, depth: int) -> tuple[F64, F64, F64]:
+        if depth < len(self._levels):
+            return self._levels[depth]
+        with self._lock:
+            return self._add_levels(depth)
+
+    def _add_levels(self, depth: int) -> tuple[F64, F64, F64]:
         while len(self._levels) <= depth:
             m = self._m0 if not self._levels else self._levels[-1][2]
-            r, k = self.order, self.group
+            r, k = self.order, self._group(len(self._levels))
             powers = [np.eye(r)]
             for _ in range(k):
                 powers.append(powers[-1] @ m)
@@ -233,7 +252,7 @@ class _Scan:
     def run(self, u: F64, s0: F64, depth: int = 0) -> F64:
         """States before each block and after the last: u (C, n, r), s0 (C, r) -> (C, n + 1, r)."""
         ch, n, r = u.shape
-        k = self.group
+        k = self._group(depth)
         w, p, _ = self._level(depth)
         if n <= k:
             v = _mm(u.reshape(ch, n * r), w[: n * r, : (n + 1) * r])
@@ -271,6 +290,28 @@ def _true_peak_phases(factor: int = TRUE_PEAK_OVERSAMPLING, half: int = TRUE_PEA
     return taps
 
 
+@lru_cache(maxsize=4)
+def _true_peak_band() -> tuple[float, F64]:
+    """The pruning bound S (max over phases of sum |h|) and the banded matrix that computes all windows of
+    one `_TP_BLOCK` block at once: (block + taps - 1, block * phases)."""
+    tp = _true_peak_phases()
+    taps = tp.shape[1]
+    band = np.zeros((_TP_BLOCK + taps - 1, _TP_BLOCK, tp.shape[0]))
+    for lane in range(_TP_BLOCK):
+        band[lane : lane + taps, lane, :] = tp.T
+    out = band.reshape(_TP_BLOCK + taps - 1, -1)
+    out.flags.writeable = False
+    return float(np.abs(tp).sum(axis=1).max()), out
+
+
+@lru_cache(maxsize=16)
+def _k_filter_design(sample_rate_hz: int) -> tuple[_BlockIIR, _Scan]:
+    """The block K-weighting filter and its state scan for a rate: designed once, shared (read-only) by every
+    meter at that rate, so the many short meters of a session analysis do not redo it."""
+    iir = _BlockIIR.design(k_weighting_biquads(sample_rate_hz), _IIR_BLOCK)
+    return iir, _Scan(iir.m)
+
+
 # --- the meter ----------------------------------------------------------------------------------------
 
 
@@ -284,7 +325,9 @@ class _Chunk:
     seg_u: F64  # channel-mean unweighted energy per complete segment
     tail_u: float  # channel-mean unweighted energy of a trailing partial segment (final chunk only)
     sample_peak: float
-    true_peak: float
+    spans: F64  # true-peak candidate blocks not yet computed: (k, span) input samples each
+    bounds: F64  # (k,) upper bound of |interpolated value| in each candidate block
+    lanes: npt.NDArray[np.intp] | None  # (k,) windows to count in each block (final chunk only; else all)
 
 
 class Meter:
@@ -293,8 +336,9 @@ class Meter:
     With an `executor` (owned by the caller), channels are metered in parallel on its threads; numpy and
     BLAS release the GIL, so two channels use two cores. Results are identical with or without it.
 
-    Memory stays flat: the meter keeps two float64 energies per 10 ms segment and at most one
-    internal chunk (~2.7 s at 48 kHz) of audio.
+    Memory stays flat: the meter keeps two float64 energies per 10 ms segment, at most one internal chunk
+    (~2.7 s at 48 kHz) of audio and at most `_TP_POOL` true-peak candidate blocks (3.5 MB) waiting to be
+    computed against a higher running maximum.
     """
 
     def __init__(
@@ -323,19 +367,13 @@ class Meter:
         self._hop = max(1, math.floor(self.sample_rate_hz / 10 + 0.5))
         self._seg_per_hop = max(s for s in range(1, 11) if self._hop % s == 0)
         self._seg = self._hop // self._seg_per_hop
-        unit = math.lcm(self._seg, _IIR_BLOCK)
+        unit = math.lcm(self._seg, _IIR_BLOCK * _SCAN_GROUP_FIRST)  # whole segments and first-level scan groups
         self._chunk = unit * max(1, _CHUNK_TARGET // unit)
 
         self._k_channels = np.array([i for i, g in enumerate(w) if g > 0.0], dtype=np.intp)
-        self._iir = _BlockIIR.design(k_weighting_biquads(self.sample_rate_hz), _IIR_BLOCK)
-        self._scan = _Scan(self._iir.m)
+        self._iir, self._scan = _k_filter_design(self.sample_rate_hz)  # shared by every meter at this rate
         self._tp = _true_peak_phases()
-        self._tp_bound = float(np.abs(self._tp).sum(axis=1).max())  # max over phases of sum |h|
-        taps = self._tp.shape[1]
-        band = np.zeros((_TP_BLOCK + taps - 1, _TP_BLOCK, self._tp.shape[0]))
-        for lane in range(_TP_BLOCK):
-            band[lane : lane + taps, lane, :] = self._tp.T
-        self._tp_band = band.reshape(_TP_BLOCK + taps - 1, -1)
+        self._tp_bound, self._tp_band = _true_peak_band()
         hist = self._tp.shape[1] - 1
         self._hist = hist
 
@@ -350,6 +388,10 @@ class Meter:
         self._seg_u: list[F64] = []
         self._sample_peak = 0.0
         self._true_peak = 0.0
+        # True-peak candidate blocks waiting to be computed (see `_peak_candidates`): at most _TP_POOL.
+        self._pool_spans: list[F64] = []
+        self._pool_bounds: list[F64] = []
+        self._pool_size = 0
 
     # --- streaming ---
 
@@ -382,22 +424,41 @@ class Meter:
         self._seg_k.append(c.seg_k)
         self._seg_u.append(c.seg_u)
         self._sample_peak = max(self._sample_peak, c.sample_peak)
-        self._true_peak = max(self._true_peak, c.true_peak)
+        if len(c.bounds):
+            self._pool_spans.append(c.spans)
+            self._pool_bounds.append(c.bounds)
+            self._pool_size += len(c.bounds)
+            if self._pool_size > _TP_POOL:
+                self._drain_pool()
+
+    def _drain_pool(self) -> None:
+        """Keep the waiting true-peak candidates within _TP_POOL: drop those the running maximum now rules
+        out; if too many remain, compute them (loudest first) into the running true peak."""
+        threshold = max(self._true_peak, self._sample_peak)
+        bounds = np.concatenate(self._pool_bounds)
+        keep = bounds > threshold
+        spans = np.concatenate(self._pool_spans)[keep]
+        bounds = bounds[keep]
+        if len(bounds) > _TP_POOL // 2:
+            self._true_peak = max(self._true_peak, self._tp_compute(spans, bounds, None, threshold))
+            spans, bounds = spans[:0], bounds[:0]
+        self._pool_spans, self._pool_bounds, self._pool_size = [spans], [bounds], len(bounds)
 
     def _process(self, ext: F64, n: int, *, final: bool) -> _Chunk:
         """Meter one chunk: ext (C, H + n) holds the interpolator history (H samples) then n new samples, each
         row contiguous. n is a whole number of units unless `final`. Channels are processed one at a time
-        on contiguous rows, so no planar copy is ever made."""
+        on contiguous rows, so no planar copy is ever made. True-peak candidates are only selected here
+        (against the running maximum, raised first by the sample peaks of all channels of this chunk);
+        they are computed later, when the pool is full or in `result`, against a higher maximum."""
         hist = self._history.shape[1]
         seg = self._seg
         nseg = n // seg
-        threshold = max(self._true_peak, self._sample_peak)
 
-        def one_channel(c: int) -> tuple[F64, float, F64 | None, F64 | None, float, float]:
+        def one_channel(c: int) -> tuple[F64, float, F64 | None, F64 | None, float, F64, F64, F64]:
             row = ext[c, hist : hist + n]
             # Unweighted energy per segment (RMS and gated RMS), float64 accumulation.
             xs = row[: nseg * seg].reshape(nseg, seg)
-            energy_u = np.einsum("sk,sk->s", xs, xs)
+            energy_u = _row_energies(xs)
             tail = row[nseg * seg :]
             tail_energy = float(np.dot(tail, tail))
             energy_k, state = None, None
@@ -406,9 +467,9 @@ class Meter:
                 # K-weighting (BS.1770-4 Annex 1 §2.1), then G_i * sum y^2 per segment (eq. 2).
                 y, state = self._k_filter_row(row, self._state[k_index])
                 ys = y[: nseg * seg].reshape(nseg, seg)
-                energy_k = self.weights[c] * np.einsum("sk,sk->s", ys, ys)
-            peak, tp = self._peaks_row(ext[c, : hist + n], final=final, threshold=threshold)
-            return energy_u, tail_energy, energy_k, state, peak, tp
+                energy_k = self.weights[c] * _row_energies(ys)
+            peak, padded, mag, cmax = self._peak_blocks(ext[c, : hist + n], final=final)
+            return energy_u, tail_energy, energy_k, state, peak, padded, mag, cmax
 
         if self._executor is not None and self.channels > 1:
             parts = list(self._executor.map(one_channel, range(self.channels)))
@@ -419,18 +480,29 @@ class Meter:
         tail_u = 0.0
         states = []
         sample_peak = 0.0
-        true_peak = 0.0
-        for energy_u, tail_energy, energy_k, state, peak, tp in parts:  # fixed order: deterministic sums
+        for energy_u, tail_energy, energy_k, state, peak, *_ in parts:  # fixed order: deterministic sums
             seg_u += energy_u
             tail_u += tail_energy
             if energy_k is not None and state is not None:
                 seg_k += energy_k
                 states.append(state)
             sample_peak = max(sample_peak, peak)
-            true_peak = max(true_peak, tp)
         state_all = np.array(states) if states else self._state
         history = self._history if final else np.ascontiguousarray(ext[:, n : n + hist])
-        return _Chunk(state_all, history, seg_k, seg_u / self.channels, tail_u / self.channels, sample_peak, true_peak)
+        spans, bounds, lanes = self._no_candidates()
+        if self.true_peak:
+            threshold = max(self._true_peak, self._sample_peak, sample_peak)
+            found = [self._peak_candidates(padded, mag, cmax, threshold, final) for *_, padded, mag, cmax in parts]
+            found = [f for f in found if len(f[1])]
+            if len(found) == 1:
+                spans, bounds, lanes = found[0]
+            elif found:
+                spans = np.concatenate([f[0] for f in found])
+                bounds = np.concatenate([f[1] for f in found])
+                lanes = None if not final else np.concatenate([f[2] for f in found if f[2] is not None])
+        return _Chunk(
+            state_all, history, seg_k, seg_u / self.channels, tail_u / self.channels, sample_peak, spans, bounds, lanes
+        )
 
     def _k_filter(self, x: F64) -> tuple[F64, F64]:
         """K-weighted copy of planar x (C, n) from the current state, and the state after it (for tests)."""
@@ -451,65 +523,95 @@ class Meter:
         y += _mm(states[:nb], iir.o)
         return y.reshape(-1)[:n], states[n // iir.block] if nb * iir.block == n else s0
 
-    def _peaks_row(self, ext: F64, *, final: bool, threshold: float) -> tuple[float, float]:
-        """Sample peak and pruned 4x true peak of one channel: ext = history + new samples (contiguous).
+    def _no_candidates(self) -> tuple[F64, F64, npt.NDArray[np.intp] | None]:
+        return np.zeros((0, _TP_BLOCK + self._tp.shape[1] - 1)), np.zeros(0), None
+
+    def _peak_blocks(self, ext: F64, *, final: bool) -> tuple[float, F64, F64, F64]:
+        """Sample peak of one channel (ext = history + new samples, contiguous) and what true-peak pruning
+        needs: the row (zero-extended at the end of the signal), its magnitudes zero-padded to whole coarse
+        blocks, and the maximum magnitude of each coarse block."""
+        taps = self._tp.shape[1]
+        if final:  # the signal is silent after its last sample: let the interpolator see that
+            ext = np.concatenate([ext, np.zeros(taps // 2)])
+        coarse = _TP_COARSE
+        ncoarse = -(-len(ext) // coarse)
+        mag = np.zeros((ncoarse + 1) * coarse)
+        np.abs(ext, out=mag[: len(ext)])
+        # reduceat is 2x faster than a reshape + max over rows here
+        cmax = np.maximum.reduceat(mag, np.arange(0, len(mag), coarse))
+        return float(cmax.max()), ext, mag, cmax
+
+    def _peak_candidates(
+        self, ext: F64, mag: F64, cmax: F64, threshold: float, final: bool
+    ) -> tuple[F64, F64, npt.NDArray[np.intp] | None]:
+        """Blocks of `_TP_BLOCK` interpolator windows of one channel that may hold a value above `threshold`:
+        their input samples (k, span), the bound of each, and (final chunk) how many windows each counts.
 
         Pruning (METERING.md §9): an interpolated value is at most S = max over phases of sum |h| times the
         largest |x| in its window, so a block of windows whose bound is below the running maximum (true or
         sample peak so far) cannot change the result and is skipped. Bounds are taken on coarse blocks,
-        then on fine blocks inside the coarse survivors; the survivors are computed exactly, loudest first.
+        then on fine blocks inside the coarse survivors.
         """
+        if not self.true_peak:
+            return self._no_candidates()
         taps = self._tp.shape[1]
-        if final:  # the signal is silent after its last sample: let the interpolator see that
-            ext = np.concatenate([ext, np.zeros(taps // 2)])
         fine, coarse = _TP_BLOCK, _TP_COARSE
         # Window w reads ext[w .. w + taps - 1] and interpolates between ext[w + half - 1] and ext[w + half];
         # there are len(ext) - taps + 1 complete windows, one per new sample.
         count = len(ext) - taps + 1
-        ncoarse = -(-len(ext) // coarse)
-        mag = np.zeros((ncoarse + 1) * coarse)
-        np.abs(ext, out=mag[: len(ext)])
-        cmax = mag.reshape(ncoarse + 1, coarse).max(axis=1)
-        sample_peak = float(cmax.max())  # history samples were already counted: harmless
-        if not self.true_peak or count <= 0:
-            return sample_peak, 0.0
-        threshold = max(threshold, sample_peak)
+        if count <= 0:
+            return self._no_candidates()
         bound_scale = self._tp_bound
         nwin = -(-count // fine)  # fine blocks of windows
         ncw = -(-nwin * fine // coarse)  # coarse blocks of windows; windows of block J reach into J + 1
         coarse_cand = np.flatnonzero(bound_scale * np.maximum(cmax[:ncw], cmax[1 : ncw + 1]) > threshold)
         if coarse_cand.size == 0:
-            return sample_peak, 0.0
+            return self._no_candidates()
         per = coarse // fine
-        idx = coarse_cand[:, None] * coarse + np.arange(coarse + fine)[None, :]
-        fmax = mag[idx].reshape(len(coarse_cand), per + 1, fine).max(axis=2)
+        rows = mag.reshape(-1, coarse)
+        # the fine blocks of each candidate coarse block and the first fine block after it, contiguous
+        near = np.concatenate([rows[coarse_cand], rows[coarse_cand + 1, :fine]], axis=1)
+        fmax = np.maximum.reduceat(near.reshape(-1), np.arange(0, near.size, fine)).reshape(-1, per + 1)
         fbound = (bound_scale * np.maximum(fmax[:, :per], fmax[:, 1:])).ravel()
         fblock = (coarse_cand[:, None] * per + np.arange(per)[None, :]).ravel()
         keep = (fbound > threshold) & (fblock < nwin)
         cand, bound = fblock[keep], fbound[keep]
-        order = np.argsort(-bound, kind="stable")
-        cand, bound = cand[order], bound[order]
-        # Each candidate fine block is one row of `fine + taps - 1` samples times a banded matrix: one
-        # contiguous gather per block instead of one per window.
+        if cand.size == 0:
+            return self._no_candidates()
         span = fine + taps - 1
-        padded = np.zeros(nwin * fine + span)
-        padded[: len(ext)] = ext
-        band = self._tp_band  # (span, fine * phases): all windows of a fine block as one product
-        offsets = np.arange(span)
+        if nwin * fine + span - fine > len(ext):  # a partial last block (final chunk): pad with silence
+            ext = np.concatenate([ext, np.zeros(nwin * fine + span - fine - len(ext))])
+        # one contiguous row of `fine + taps - 1` samples per candidate block (a strided view, then one take)
+        blocks = np.lib.stride_tricks.as_strided(ext, shape=(nwin, span), strides=(fine * ext.itemsize, ext.itemsize))
+        spans = blocks[cand]
+        lanes = None
+        if final:
+            lanes = np.full(len(cand), fine, dtype=np.intp)
+            lanes[cand == nwin - 1] = count - (nwin - 1) * fine  # windows past `count` do not exist
+        return spans, bound, lanes
+
+    def _tp_compute(self, spans: F64, bounds: F64, lanes: npt.NDArray[np.intp] | None, threshold: float) -> float:
+        """Largest |interpolated value| in candidate blocks whose bound exceeds `threshold` (0.0 if none
+        exceeds it), computed loudest bound first so that the threshold rises fast and prunes the rest.
+        Each block is one row of samples times a banded matrix: all its windows and phases in one product."""
+        keep = bounds > threshold
+        order = np.flatnonzero(keep)
+        order = order[np.argsort(-bounds[order], kind="stable")]
+        band = self._tp_band  # (span, fine * phases)
+        fine = _TP_BLOCK
         best = 0.0
-        while cand.size:
-            batch, cand, bound = cand[:_TP_BATCH], cand[_TP_BATCH:], bound[_TP_BATCH:]
-            spans = padded[batch[:, None] * fine + offsets[None, :]]  # (nb, span)
-            vals = _mm(spans, band).reshape(len(batch), fine, -1)
-            last = batch == nwin - 1
-            if last.any() and count % fine:  # a partial last block: ignore windows past `count`
-                vals[last, count % fine :] = 0.0
+        while order.size:
+            batch, order = order[:_TP_BATCH], order[_TP_BATCH:]
+            vals = _mm(spans[batch], band).reshape(len(batch), fine, -1)
+            if lanes is not None:
+                short = np.flatnonzero(lanes[batch] < fine)
+                for i in short:
+                    vals[i, lanes[batch[i]] :] = 0.0
             best = max(best, float(np.abs(vals).max()))
             if best > threshold:
                 threshold = best
-                keep = bound > threshold
-                cand, bound = cand[keep], bound[keep]
-        return sample_peak, best
+                order = order[bounds[order] > threshold]
+        return best
 
     # --- results ---
 
@@ -525,7 +627,15 @@ class Meter:
             seg_u.append(last.seg_u)
             tail_u = last.tail_u
             sample_peak = max(sample_peak, last.sample_peak)
-            true_peak = max(true_peak, last.true_peak)
+            if self._pool_size or len(last.bounds):
+                # the waiting candidates and the final chunk's, against everything known now
+                spans = np.concatenate([*self._pool_spans, last.spans])
+                bounds = np.concatenate([*self._pool_bounds, last.bounds])
+                lanes = None
+                if last.lanes is not None:
+                    lanes = np.concatenate([np.full(self._pool_size, _TP_BLOCK, dtype=np.intp), last.lanes])
+                computed = self._tp_compute(spans, bounds, lanes, max(true_peak, sample_peak))
+                true_peak = max(true_peak, computed)
         ek = np.concatenate(seg_k) if seg_k else np.zeros(0)
         eu = np.concatenate(seg_u) if seg_u else np.zeros(0)
         frames = self._frames
@@ -590,6 +700,12 @@ def _mm(a: F64, b: F64) -> F64:
     np.matmul(a[:full].reshape(-1, rows, k), b, out=out[:full].reshape(-1, rows, n))
     if full < m:
         np.matmul(a[full:], b, out=out[full:])
+    return out
+
+
+def _row_energies(x: F64) -> F64:
+    """Sum of squares of each row of x (segments, samples): one dot product per row, 2x faster than einsum."""
+    out: F64 = np.matmul(x[:, None, :], x[:, :, None]).reshape(len(x))
     return out
 
 

@@ -22,12 +22,14 @@ it was read (before any change).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .model import LEVEL_KEYS, ClipStatus, FileLevels, Levels
-from .pipeline import Analysis, WriteResult
 from .plan import METER_FIELD, Bound
 from .units import finite_or_none
+
+if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
+    from .pipeline import Analysis, WriteResult
 
 
 def levels_json(levels: Levels | None) -> dict[str, float | None] | None:
