@@ -290,51 +290,43 @@ def mix(
     # Where a track's clips do not overlap, its true peak is the largest of its clips' (already measured by
     # measure_clip), so the track meter skips the oversampling, which is most of a meter's cost.
     overlapping = {k for k, v in spans.items() if len(v) > 1 and bool(np.any(v[1:, 0] < reach[k][:-1] - _EPS / rate))}
-    track_meters = {
-        t.track_id: Meter(rate, 2, true_peak=t.track_id in overlapping)
-        for t in tracks
-        if meter_tracks and t.track_id in by_track
-    }
+    # A track is mixed (and measured) on its clips' own channels until the pan: mono when all its clips are
+    # mono, so a one-clip track reads exactly what its clip reads, loudness included.
+    width = {k: 1 if all(p.out_channels == 1 for p in ps) else 2 for k, ps in by_track.items()}
+    track_meters = {k: Meter(rate, width[k], true_peak=k in overlapping) for k in by_track if meter_tracks}
     master_peak = 0.0  # the prediction is a sample peak
     gains = {
         p.clip.clip_id: clip_gain(p.clip, clip_gain_db.get(p.clip.clip_id)) for ps in by_track.values() for p in ps
     }
     post = {
-        t.track_id: np.array(pan_gains(t.pan, session.pan_law_db))
-        * db_to_gain(fader_db.get(t.track_id, playing_fader_db(t)))
+        t.track_id: (
+            np.array(pan_gains(t.pan, session.pan_law_db)) * db_to_gain(fader_db.get(t.track_id, playing_fader_db(t)))
+        ).astype(np.float32)
         for t in tracks
     }
+    track_ids = {t.track_id for t in tracks}
     master_gain = db_to_gain(fader_db.get(session.master.track_id, playing_fader_db(session.master)))
     done = 0
     while done < total:
         count = min(BLOCK_FRAMES, total - done)
         t0, t1 = done / rate, (done + count) / rate
-        bus = {t.track_id: np.zeros((count, 2), dtype=np.float32) for t in tracks}
+        bus: dict[str, FloatArray] = {}  # what children send to each folder in this block (stereo, post-fader)
         master = np.zeros((count, 2), dtype=np.float32)
         for t in order:
-            own = np.zeros((count, 2), dtype=np.float32)
-            playing = np.zeros(count, dtype=bool)
-            clips = by_track.get(t.track_id, [])
-            first_clip = int(np.searchsorted(reach[t.track_id], t0, side="right")) if clips else 0
-            last_clip = int(np.searchsorted(spans[t.track_id][:, 0], t1, side="left")) if clips else 0
-            for p in clips[first_clip:last_clip]:
-                if p.clip.timeline_end_s <= t0:
-                    continue
-                x = render_clip(p, pool.get(p.path), t0, count, rate, gains[p.clip.clip_id])
-                own += x[:, :2] if x.shape[1] >= 2 else x  # mono plays on both sides
-                first = max(math.ceil(p.clip.timeline_start_s * rate - _EPS) - done, 0)
-                last = min(math.ceil(p.clip.timeline_end_s * rate - _EPS) - done, count)
-                playing[first:last] = True
-            if t.track_id in track_meters and playing.any():
-                # The track is measured "as one long item": its clips glued, the gaps between them left out,
-                # so a track with one clip reads exactly what the clip reads.
-                track_meters[t.track_id].feed(own[playing])
-            if t.track_id not in audible or not (playing.any() or bus[t.track_id].any()):
+            out = _render_track(
+                t.track_id, by_track, spans, reach, width, pool, gains, t0, t1, done, count, rate, track_meters
+            )
+            out = None if out is None else out * post[t.track_id]
+            children = bus.pop(t.track_id, None)
+            if children is not None:
+                out = children * post[t.track_id] if out is None else out + children * post[t.track_id]
+            if out is None or t.track_id not in audible:
                 continue
-            signal = own + bus[t.track_id]
-            out = signal * post[t.track_id].astype(np.float32)
-            if t.parent_id and t.parent_id in bus:
-                bus[t.parent_id] += out
+            if t.parent_id and t.parent_id in track_ids:
+                if t.parent_id in bus:
+                    bus[t.parent_id] += out
+                else:
+                    bus[t.parent_id] = out
             else:
                 master += out
         master_peak = max(master_peak, float(np.abs(master).max(initial=0.0)) * master_gain)
@@ -342,6 +334,48 @@ def mix(
         if progress is not None:
             progress(done / total)
     return MixResult({k: m.result() for k, m in track_meters.items()}, gain_to_db(master_peak), overlapping)
+
+
+def _render_track(
+    track_id: str,
+    by_track: Mapping[str, list[Playable]],
+    spans: Mapping[str, np.ndarray],
+    reach: Mapping[str, np.ndarray],
+    width: Mapping[str, int],
+    pool: ReaderPool,
+    gains: Mapping[str, float],
+    t0: float,
+    t1: float,
+    done: int,
+    count: int,
+    rate: int,
+    meters: Mapping[str, Meter],
+) -> FloatArray | None:
+    """The sum of a track's own clips for one block (None when none plays), fed to its meter "as one long
+    item": its clips glued, the gaps between them left out."""
+    clips = by_track.get(track_id, [])
+    if not clips:
+        return None
+    first_clip = int(np.searchsorted(reach[track_id], t0, side="right"))
+    last_clip = int(np.searchsorted(spans[track_id][:, 0], t1, side="left"))
+    own: FloatArray | None = None
+    playing = np.zeros(count, dtype=bool)
+    for p in clips[first_clip:last_clip]:
+        if p.clip.timeline_end_s <= t0:
+            continue
+        x = render_clip(p, pool.get(p.path), t0, count, rate, gains[p.clip.clip_id])
+        if own is None:
+            own = np.zeros((count, width[track_id]), dtype=np.float32)
+        own += x[:, : own.shape[1]]  # a mono clip on a stereo track plays on both sides
+        first = max(math.ceil(p.clip.timeline_start_s * rate - _EPS) - done, 0)
+        last = min(math.ceil(p.clip.timeline_end_s * rate - _EPS) - done, count)
+        playing[first:last] = True
+    if own is None or not playing.any():
+        return None
+    meter = meters.get(track_id)
+    if meter is not None:
+        meter.feed(own if playing.all() else own[playing])
+    return own
 
 
 def _depth(session: Session, track: Track) -> int:
