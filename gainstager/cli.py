@@ -85,7 +85,8 @@ BoostOpt = Annotated[
     float,
     typer.Option(
         "--max-boost",
-        help="Largest gain increase for any clip, in dB (0..48); protects near-silent clips from absurd boosts.",
+        help="Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never raised "
+        "past it to reach the target (a clip already above it is not raised further).",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the versioned JSON report (schema 1) to stdout.")]
@@ -237,12 +238,19 @@ def apply(
     raise typer.Exit(_run(go))
 
 
+# One level cache per batch worker process: a sample shared by several projects is measured once.
+_WORKER_CACHE: pipeline.LevelCache | None = None
+
+
 def _batch_one(path: str, policy: Policy, dry_run: bool) -> dict[str, Any]:
     """One session of a batch, in a worker process: never raises, returns a summary."""
     from . import pipeline, report
 
+    global _WORKER_CACHE
+    if _WORKER_CACHE is None:
+        _WORKER_CACHE = pipeline.LevelCache()
     try:
-        a = pipeline.analyze(pipeline.load(path), policy)
+        a = pipeline.analyze(pipeline.load(path), policy, cache=_WORKER_CACHE)
         written = pipeline.write(a, dry_run=dry_run, skip_unchanged=True)
         doc = report.analysis_json(a, written, dry_run=dry_run)
         return {"path": path, "ok": True, "error": None, "skipped_clips": _skipped(a), "report": doc}
