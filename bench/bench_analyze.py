@@ -24,16 +24,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from timing import Run, gainstager_command, median_run, run_once
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out" / "session"
@@ -138,36 +134,6 @@ def make_project(files: list[Path], scale: float) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Run:
-    wall_s: float
-    cpu_s: float  # user + sys of the child alone
-    rss_mib: float  # peak resident set of the child alone
-
-
-def run_once(cmd: list[str]) -> Run:
-    """Run `cmd` to completion; its wall time, CPU time and peak RSS (os.wait4: this child only)."""
-    with tempfile.TemporaryFile() as err:  # a file, not a pipe: ffmpeg writes a lot to stderr
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode not in (0, 3):
-            err.seek(0)
-            tail = err.read().decode(errors="replace").strip()[-500:]
-            raise SystemExit(f"error: {' '.join(cmd)} exited {proc.returncode}: {tail}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
-
-
-def median_run(runs: list[Run]) -> Run:
-    return Run(
-        statistics.median(r.wall_s for r in runs),
-        statistics.median(r.cpu_s for r in runs),
-        max(r.rss_mib for r in runs),
-    )
-
-
 def warm(paths: list[Path]) -> None:
     for p in paths:
         with p.open("rb") as f:
@@ -195,8 +161,7 @@ def main() -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     os.environ.update(env)
-    exe = shutil.which("gainstager")
-    base = [exe] if exe else [sys.executable, "-m", "gainstager"]
+    base = gainstager_command()
     decode_src = f"import soundfile; [soundfile.read(f) for f in {[str(f) for f in played]!r}]"
     decode_cmd = [sys.executable, "-c", decode_src]
     warm(played)

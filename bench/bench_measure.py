@@ -20,15 +20,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from timing import Run, gainstager_command, median_run, run_once
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
@@ -92,37 +88,6 @@ def make_file(minutes: float) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Run:
-    wall_s: float
-    cpu_s: float  # user + sys of the child alone
-    rss_mib: float  # peak resident set of the child alone
-
-
-def run_once(cmd: list[str]) -> Run:
-    """Run `cmd` to completion; its wall time, CPU time and peak RSS (os.wait4: this child only, so figures
-    never mix with another child's, as RUSAGE_CHILDREN's running maximum would)."""
-    with tempfile.TemporaryFile() as err:  # a file, not a pipe: ffmpeg writes a lot to stderr
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            tail = err.read().decode(errors="replace").strip()[-500:]
-            raise SystemExit(f"error: {' '.join(cmd)} exited {proc.returncode}: {tail}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
-
-
-def median_run(runs: list[Run]) -> Run:
-    return Run(
-        statistics.median(r.wall_s for r in runs),
-        statistics.median(r.cpu_s for r in runs),
-        max(r.rss_mib for r in runs),
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -144,8 +109,7 @@ def main() -> int:
         ]
         label = "measure_file() process"
     else:
-        exe = shutil.which("gainstager")
-        measure_cmd = [exe] if exe else [sys.executable, "-m", "gainstager"]
+        measure_cmd = gainstager_command()
         measure_cmd += ["measure", str(path)]
         label = "gainstager measure"
     decode_cmd = [sys.executable, "-c", f"import soundfile; soundfile.read({str(path)!r})"]
