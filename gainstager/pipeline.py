@@ -126,10 +126,14 @@ class MediaFinder:
 
 @dataclass(frozen=True, slots=True)
 class ClipMedia:
-    clip: Clip  # with status MISSING / UNREADABLE set where the audio is not usable
+    clip: Clip  # with status MISSING / UNREADABLE / SILENT set where the audio is not usable
     path: str | None = None
     info: AudioInfo | None = None
     reason: str = ""
+
+    def skipped(self, status: ClipStatus, reason: str) -> ClipMedia:
+        """This clip marked as not staged, with why."""
+        return dataclasses.replace(self, clip=dataclasses.replace(self.clip, status=status), reason=reason)
 
 
 def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[ClipMedia]:
@@ -143,8 +147,11 @@ def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[C
         path, tried = finder.find(clip)
         if path is None:
             shown = "; ".join(tried[:4]) + (f"; … ({len(tried)} places)" if len(tried) > 4 else "")
-            reason = f"media not found: {clip.media.written_path} (tried {shown})"
-            out.append(ClipMedia(dataclasses.replace(clip, status=ClipStatus.MISSING), reason=reason))
+            out.append(
+                ClipMedia(clip).skipped(
+                    ClipStatus.MISSING, f"media not found: {clip.media.written_path} (tried {shown})"
+                )
+            )
             continue
         if path not in probed:
             try:
@@ -153,7 +160,7 @@ def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[C
                 probed[path] = exc
         info = probed[path]
         if isinstance(info, AudioError):
-            out.append(ClipMedia(dataclasses.replace(clip, status=ClipStatus.UNREADABLE), path, None, str(info)))
+            out.append(ClipMedia(clip, path).skipped(ClipStatus.UNREADABLE, str(info)))
         else:
             out.append(ClipMedia(clip, path, info))
     return out
@@ -235,38 +242,23 @@ def analyze(
     media = resolve_media(session)
     playables = [render.Playable(m.clip, m.path, m.info) for m in media if m.info is not None and m.path]
     pool = render.ReaderPool()
-    notes: list[str] = []
     try:
         clip_levels: dict[str, Levels] = {}
-        silent: set[str] = set()
+        skipped: dict[str, tuple[ClipStatus, str]] = {}
         for i, p in enumerate(playables):
             if progress:
                 progress(f"measuring {p.clip.name or p.clip.clip_id}", i / max(len(playables), 1))
             try:
                 levels = cache.measure(p, pool)
             except AudioError as exc:
-                media = [
-                    dataclasses.replace(
-                        m, clip=dataclasses.replace(m.clip, status=ClipStatus.UNREADABLE), reason=str(exc)
-                    )
-                    if m.clip.clip_id == p.clip.clip_id
-                    else m
-                    for m in media
-                ]
+                skipped[p.clip.clip_id] = (ClipStatus.UNREADABLE, str(exc))
                 continue
             if not math.isfinite(levels.sample_peak_dbfs):
-                silent.add(p.clip.clip_id)
+                skipped[p.clip.clip_id] = (ClipStatus.SILENT, "silent: nothing to measure")
             clip_levels[p.clip.clip_id] = levels
+        media = [m.skipped(*skipped[m.clip.clip_id]) if m.clip.clip_id in skipped else m for m in media]
         playables = [p for p in playables if p.clip.clip_id in clip_levels]
-        media = [
-            dataclasses.replace(
-                m, clip=dataclasses.replace(m.clip, status=ClipStatus.SILENT), reason="silent: nothing to measure"
-            )
-            if m.clip.clip_id in silent
-            else m
-            for m in media
-        ]
-        stage_levels = {k: v for k, v in clip_levels.items() if k not in silent}
+        stage_levels = {k: v for k, v in clip_levels.items() if k not in skipped}
         mixed = render.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
         track_levels = _with_clip_true_peaks(session, mixed, clip_levels)
         first = plan(session, stage_levels, track_levels, policy)
@@ -291,7 +283,7 @@ def analyze(
         master_after = after.master_peak_dbfs + change
     finally:
         pool.close()
-    notes.extend(sorted({c.note for c in session.clips if c.note} | {t.note for t in session.tracks if t.note}))
+    notes = sorted({c.note for c in session.clips if c.note} | {t.note for t in session.tracks if t.note})
     return Analysis(
         loaded,
         policy,
@@ -422,7 +414,7 @@ def _differences(expected: Session, actual: Session) -> list[str]:
     for want, got in pairs:
         for f in dataclasses.fields(want):
             a, b = getattr(want, f.name), getattr(got, f.name)
-            if f.name in _GAIN_FIELDS and f.name in {x.name for x in dataclasses.fields(got)}:
+            if f.name in _GAIN_FIELDS:
                 if not _close_db(a, b, got):
                     problems.append(f"{f.name} of {_ident(want)} is {b:.3f} dB, planned {a:.3f} dB")
             elif a != b:

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from .errors import PlanError
 from .model import Automation, Clip, Edit, EditField, Levels, Session, Track, TrackKind
-from .units import NEG_INF, db_to_gain, gain_to_db, power_to_db
+from .units import db_to_gain, power_to_db
 
 EPSILON_DB = 0.01  # smaller changes are not written: below audibility, and keeps re-planning a no-op
 
@@ -183,7 +183,6 @@ def plan(
     their fader room is judged after it, so that planning the written session again finds nothing to do."""
     clip_plans: dict[str, ClipPlan] = {}
     track_plans: dict[str, TrackPlan] = {}
-    notes: list[str] = []
     for track in session.tracks:
         clips = [c for c in session.clips_of(track.track_id) if c.clip_id in clip_levels]
         shift = feeder_shift_db if track.parent_id is None else 0.0
@@ -193,7 +192,7 @@ def plan(
             clip_plans[clip.clip_id] = ClipPlan(clip.clip_id, clip.gain_db + change, bound, reason)
         track_change = _track_change(clips, clip_levels, {k: v[0] for k, v in changes.items()})
         track_plans[track.track_id] = _fader_plan(track, track_change, policy)
-    return Plan(clip_plans, track_plans, tuple(notes))
+    return Plan(clip_plans, track_plans)
 
 
 def _clip_changes(
@@ -293,27 +292,3 @@ def with_headroom(plan_: Plan, session: Session, change_db: float) -> Plan:
         tracks[t.track_id] = TrackPlan(t.track_id, new, tp.clip_change_db, (tp.action + ", headroom").lstrip(", "))
     note = f"master headroom: tracks feeding the master lowered by {-change_db:.2f} dB"
     return Plan(plan_.clips, tracks, (*plan_.notes, note))
-
-
-def new_gains(plan_: Plan) -> tuple[dict[str, float], dict[str, float]]:
-    """Clip gains and playing fader values after the plan, for rendering the predicted master."""
-    clips = {k: v.new_gain_db for k, v in plan_.clips.items()}
-    faders = {k: v.new_fader_db for k, v in plan_.tracks.items()}
-    return clips, faders
-
-
-__all__ = [
-    "NEG_INF",
-    "Bound",
-    "ClipPlan",
-    "Faders",
-    "MeterKind",
-    "Per",
-    "Plan",
-    "Policy",
-    "TrackPlan",
-    "gain_to_db",
-    "headroom_change",
-    "plan",
-    "with_headroom",
-]

@@ -25,7 +25,7 @@ import numpy as np
 
 from .audio import AudioInfo, AudioReader, FloatArray
 from .meters import Meter
-from .model import Automation, ChannelMode, Clip, ClipStatus, Levels, Session, Track
+from .model import Automation, ChannelMode, Clip, Levels, Session, Track
 from .units import db_to_gain, gain_to_db
 
 BLOCK_FRAMES = 1 << 16
@@ -386,7 +386,3 @@ def _depth(session: Session, track: Track) -> int:
         seen.add(node.track_id)
         depth += 1
     return depth
-
-
-def active(clip: Clip) -> bool:
-    return clip.status == ClipStatus.ACTIVE

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,19 @@ def corpus_params(kind: str) -> list[object]:
     if not files:
         return [pytest.param(None, marks=pytest.mark.skip(reason=f"{CORPUS / kind} not present"))]
     return [pytest.param(p, id=p.name) for p in files]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a new process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "gainstager", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def assert_refused(proc: subprocess.CompletedProcess[str], bad: Path, what: str, content: bytes) -> None:
+    """Bad input: exit 1, one line on stderr naming the file and the problem, no traceback, nothing written."""
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and what.lower() in lines[0].lower(), proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert [p.name for p in bad.parent.iterdir()] == [bad.name] and bad.read_bytes() == content

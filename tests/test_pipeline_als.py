@@ -14,8 +14,6 @@ import gzip
 import json
 import math
 import re
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +29,7 @@ from gainstager.audio import write
 from gainstager.model import Automation, ClipStatus, Session
 from gainstager.plan import Faders, Per, Policy
 from tests.als_factory import ClipSpec, TrackSpec, make_set
+from tests.conftest import assert_refused, cli
 
 VERSIONS = (9, 10, 11, 12)
 EDITABLE = ("SampleVolume", "Manual", "FloatEvent")
@@ -619,12 +618,6 @@ def test_per_clip_mode(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the command line
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gainstager", *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
-
-
 def test_cli_batch_handles_live_and_reaper_sessions(tmp_path: Path) -> None:
     project = live_project(tmp_path / "live")
     sine(project, "quiet.wav", 2.0, -30.0)
@@ -671,9 +664,4 @@ _DOCTYPE = (
 def test_cli_bad_live_set_one_line_no_traceback_nothing_written(tmp_path: Path, content: bytes, what: str) -> None:
     bad = tmp_path / "bad.als"
     bad.write_bytes(content)
-    proc = cli("apply", str(bad))
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(bad) in lines[0] and what.lower() in lines[0].lower(), proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
-    assert [p.name for p in tmp_path.iterdir()] == ["bad.als"] and bad.read_bytes() == content
+    assert_refused(cli("apply", str(bad)), bad, what, content)

@@ -7,8 +7,6 @@ Each test writes audio at exact levels, builds a project with fixtures.rpp_facto
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from gainstager import pipeline, render
 from gainstager.audio import write
 from gainstager.model import ClipStatus, Levels
 from gainstager.plan import Faders, Per, Policy
+from tests.conftest import assert_refused, cli
 
 RATE = 48000
 
@@ -245,12 +244,6 @@ def test_volume_envelopes(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the command line
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gainstager", *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
-
-
 def test_cli_apply_json_and_default_output(three_tracks: Path) -> None:
     proc = cli("apply", str(three_tracks), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -297,12 +290,7 @@ def test_cli_in_place_keeps_a_backup_and_dry_run_writes_nothing(three_tracks: Pa
 def test_cli_bad_input_one_line_no_traceback_nothing_written(tmp_path: Path, content: bytes, what: str) -> None:
     bad = tmp_path / "bad.rpp"
     bad.write_bytes(content)
-    proc = cli("apply", str(bad))
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(bad) in lines[0] and what.lower() in lines[0].lower()
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
-    assert [p.name for p in tmp_path.iterdir()] == ["bad.rpp"] and bad.read_bytes() == content
+    assert_refused(cli("apply", str(bad)), bad, what, content)
 
 
 def test_cli_usage_errors_exit_2(three_tracks: Path) -> None:
