@@ -359,8 +359,8 @@ def _batch_table(results: list[dict[str, Any]], dry_run: bool) -> str:
                 status,
                 f"{staged}/{len(doc['clips'])}",
                 str(doc["edits"]),
-                report._db(m["predicted_peak_dbfs_before"]),
-                report._db(m["predicted_peak_dbfs_after"]),
+                report.db_text(m["predicted_peak_dbfs_before"]),
+                report.db_text(m["predicted_peak_dbfs_after"]),
             ]
         )
     text = report.table(rows, ["session", "fmt", "result", "clips staged", "edits", "master pk", "after"])

@@ -124,7 +124,7 @@ def file_levels_json(f: FileLevels) -> dict[str, Any]:
 # ---------------------------------------------------------------- tables
 
 
-def _db(value: float | None, width: int = 7) -> str:
+def db_text(value: float | None, width: int = 7) -> str:
     if value is None or (isinstance(value, float) and math.isinf(value) and value < 0):
         return "-inf".rjust(width)
     return f"{value:+.1f}".rjust(width)
@@ -164,10 +164,10 @@ def analysis_text(a: Analysis, written: WriteResult | None = None, *, dry_run: b
                 _short(names.get(c.track_id, c.track_id), 20),
                 _short(c.name or c.clip_id),
                 str(c.status),
-                _db(getattr(lv, key) if lv else None),
-                _db(lv.true_peak_dbtp if lv else None),
-                _db(c.gain_db),
-                _db(cp.new_gain_db) if staged and cp else "",
+                db_text(getattr(lv, key) if lv else None),
+                db_text(lv.true_peak_dbtp if lv else None),
+                db_text(c.gain_db),
+                db_text(cp.new_gain_db) if staged and cp else "",
                 str(cp.bound_by) if staged and cp else _short(m.reason, 40),
             ]
         )
@@ -181,17 +181,17 @@ def analysis_text(a: Analysis, written: WriteResult | None = None, *, dry_run: b
             [
                 _short(t.name or t.track_id, 24),
                 str(t.kind),
-                _db(getattr(lv, key) if lv else None),
-                _db(t.fader_db),
-                _db(tp.new_fader_db if tp else t.fader_db),
+                db_text(getattr(lv, key) if lv else None),
+                db_text(t.fader_db),
+                db_text(tp.new_fader_db if tp else t.fader_db),
                 tp.action if tp else "",
             ]
         )
     out.append(table(trows, ["track", "kind", "level", "fader", "new", "action"]))
     out.append("")
     out.append(
-        f"master peak (predicted, dBFS): before {_db(a.master_peak_before_dbfs, 0)}, "
-        f"after {_db(a.master_peak_after_dbfs, 0)}"
+        f"master peak (predicted, dBFS): before {db_text(a.master_peak_before_dbfs, 0)}, "
+        f"after {db_text(a.master_peak_after_dbfs, 0)}"
     )
     out.extend(f"note: {n}" for n in a.notes)
     counts: dict[str, int] = {}
@@ -215,13 +215,13 @@ def file_levels_text(files: list[FileLevels]) -> str:
                 f"{f.sample_rate_hz}",
                 f"{f.channels}",
                 f"{lv.duration_s:.2f}",
-                _db(lv.sample_peak_dbfs),
-                _db(lv.true_peak_dbtp),
-                _db(lv.rms_dbfs),
-                _db(lv.gated_rms_dbfs),
-                _db(lv.integrated_lufs),
-                _db(lv.momentary_max_lufs),
-                _db(lv.short_term_max_lufs),
+                db_text(lv.sample_peak_dbfs),
+                db_text(lv.true_peak_dbtp),
+                db_text(lv.rms_dbfs),
+                db_text(lv.gated_rms_dbfs),
+                db_text(lv.integrated_lufs),
+                db_text(lv.momentary_max_lufs),
+                db_text(lv.short_term_max_lufs),
                 f"{lv.loudness_range_lu:.1f}",
             ]
         )
