@@ -935,6 +935,7 @@ class _Scanner:
             envelope_max_db=envelope_max_db,
             fader_max_db=FADER_MAX_DB,
             note="; ".join(notes),
+            sends=sends,
         )
 
     def clip(
