@@ -526,6 +526,7 @@ class MixScope:
     sample_rate_source: RateSource
     soloed: tuple[str, ...]  # names of soloed tracks (solo is ignored: the prediction is of the whole mix)
     frozen: tuple[str, ...]  # names of frozen tracks measured from their freeze audio (gain not written)
+    frozen_left_out: tuple[str, ...]  # frozen tracks whose freeze audio is missing or not in the arrangement
     instrument_tracks: int  # audible instrument (MIDI) tracks with no audio in the mix
     return_tracks: int  # return tracks (they only receive sends)
     sends: int  # active sends from audible tracks
@@ -543,11 +544,13 @@ def mix_scope(session: Session, playables: Iterable[Playable]) -> MixScope:
             carrying.add(node.parent_id)
             node = by_id[node.parent_id]
     heard = [t for t in session.tracks if t.track_id in audible]
+    thawed = {p.clip.track_id for p in playables if p.clip.status is ClipStatus.FREEZE_RENDER}
     return MixScope(
         sample_rate_hz=session.sample_rate_hz,
         sample_rate_source=session.sample_rate_source,
         soloed=tuple(t.name for t in session.tracks if t.soloed),
-        frozen=tuple(t.name for t in session.tracks if t.frozen),
+        frozen=tuple(t.name for t in session.tracks if t.frozen and t.track_id in thawed),
+        frozen_left_out=tuple(t.name for t in session.tracks if t.frozen and t.track_id not in thawed),
         instrument_tracks=sum(t.kind is TrackKind.MIDI and t.track_id not in with_audio for t in heard),
         return_tracks=sum(t.kind is TrackKind.RETURN for t in heard),
         sends=sum(t.sends for t in heard),

@@ -11,7 +11,7 @@ or too short to measure):
      "tracks": [{"id", "name", "kind", "fader_db", "new_fader_db", "automation", "action", "levels"}],
      "master": {"fader_db", "predicted_peak_dbfs_before", "predicted_peak_dbfs_after", "headroom_change_db"},
      "edits": int, "notes": [str],
-     "mix": {"sample_rate_hz", "sample_rate_source", "soloed": [str], "frozen": [str],
+     "mix": {"sample_rate_hz", "sample_rate_source", "soloed": [str], "frozen": [str], "frozen_left_out": [str],
              "left_out": {"instrument_tracks", "return_tracks", "sends", "plugin_tracks"}},
      "output": {"path", "backup", "changed", "dry_run"}}          (apply only)
 
@@ -131,6 +131,7 @@ def scope_json(scope: MixScope | None) -> dict[str, Any] | None:
         "sample_rate_source": str(scope.sample_rate_source),
         "soloed": list(scope.soloed),
         "frozen": list(scope.frozen),
+        "frozen_left_out": list(scope.frozen_left_out),
         "left_out": {
             "instrument_tracks": scope.instrument_tracks,
             "return_tracks": scope.return_tracks,
@@ -151,6 +152,8 @@ def scope_lines(scope: MixScope | None) -> list[str]:
             f"frozen: {', '.join(scope.frozen)}: measured from the freeze audio, clip gain not written "
             "(unfreeze to change it)"
         )
+    if scope.frozen_left_out:
+        lines.append(f"frozen, left out (no freeze audio found in the arrangement): {', '.join(scope.frozen_left_out)}")
     lines.append(
         f"master prediction leaves out: {_count(scope.instrument_tracks, 'instrument track')} without audio, "
         f"{_count(scope.return_tracks, 'return track')}, {_count(scope.sends, 'send')}, "

@@ -175,6 +175,8 @@ def test_reaper_frozen_track_without_its_audio_is_left_out_and_said_so(tmp_path:
     [m] = [m for m in a.media if m.clip.clip_id == "track:1/item:0"]
     assert m.clip.status is ClipStatus.MISSING and m.reason.startswith("freeze audio not found")
     assert a.master_peak_before_dbfs == pytest.approx(peak_db(drums), abs=0.01)
+    assert a.scope is not None and (a.scope.frozen, a.scope.frozen_left_out) == ((), ("Synth",))
+    assert "frozen, left out (no freeze audio found in the arrangement): Synth" in cli("analyze", str(path)).stdout
 
 
 def test_live_frozen_instrument_track_counts_with_its_freeze_audio(tmp_path: Path) -> None:
