@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -144,7 +145,7 @@ def _master(peak_dbfs: float, headroom_dbfs: float) -> MasterVerdict:
 
 
 def _db(value: float) -> str:
-    return f"{value:+.1f}" if math.isfinite(value) else "-inf"
+    return f"{round(value, 1) + 0.0:+.1f}" if math.isfinite(value) else "-inf"  # + 0.0 turns -0.0 into 0.0
 
 
 # ---------------------------------------------------------------- JUnit
@@ -164,7 +165,8 @@ def junit_xml(results: Sequence[CheckResult]) -> bytes:
     root = ET.Element("testsuites", name="gainstager check")
     totals = [0, 0, 0]
     for r in results:
-        cases = [(xml_safe(t.name), t.passed, t.skipped, t.reason, _props(t)) for t in r.tracks]
+        names = Counter(t.name for t in r.tracks)
+        cases = [(_case_name(t, names), t.passed, t.skipped, t.reason, _props(t)) for t in r.tracks]
         cases.append(("master", r.master.passed, False, r.master.reason, {}))
         session = xml_safe(r.session)
         failures = sum(not ok and not skip for _, ok, skip, _, _ in cases)
@@ -197,6 +199,11 @@ def junit_xml(results: Sequence[CheckResult]) -> bytes:
     root.set("skipped", str(totals[2]))
     ET.indent(root)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"
+
+
+def _case_name(t: TrackVerdict, names: Counter[str]) -> str:
+    """The track's name; with its id when another track has the same name, so CI lists both."""
+    return xml_safe(t.name if names[t.name] == 1 else f"{t.name} [{t.track_id}]")
 
 
 def _props(t: TrackVerdict) -> dict[str, str]:

@@ -133,6 +133,7 @@ def _n(value: float) -> str:
 def _db(value: float, signed: bool = False) -> str:
     if not math.isfinite(value):
         return "-inf" if value < 0 else "+inf"
+    value = round(value, 1) + 0.0  # + 0.0 turns -0.0 into 0.0
     return f"{value:+.1f}" if signed else f"{value:.1f}"
 
 

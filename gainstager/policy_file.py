@@ -87,6 +87,7 @@ OPTIONS: dict[str, str] = {
     "max-boost": "max_boost_db",
 }
 _ENUMS: dict[str, type[StrEnum]] = {"meter": MeterKind, "per": Per, "faders": Faders}
+_UNITS = {"target": "dB", "peak-ceiling": "dBTP", "headroom": "dBFS", "max-boost": "dB"}
 TARGET_OPTIONS = ("meter", "target", "peak-ceiling")  # what a role or a track may set
 _PAIRED = ("meter", "target")  # a target is a number on a meter: the command line replaces both
 _GLOB = "glob:"
@@ -187,6 +188,15 @@ class Resolution:
     def track_policies(self) -> dict[str, Policy]:
         """Track id -> policy, for `plan.plan(track_policies=...)`."""
         return {t.track_id: t.policy for t in self.tracks}
+
+
+def describe(policy: Policy) -> tuple[tuple[str, str], ...]:
+    """The policy as (option, value with unit) pairs, named as on the command line: for reports."""
+    out = []
+    for option, name in OPTIONS.items():
+        value = getattr(policy, name)
+        out.append((option, f"{value:g} {_UNITS[option]}" if option in _UNITS else str(value)))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- reading

@@ -100,7 +100,8 @@ def test_junit_is_read_by_a_junit_parser(tmp_path: Path) -> None:
         -4.0,
         -6.0,
     )
-    b = check_session("b.als", [TrackInput("p", "Pad", lv(-18.2, -9.0), Policy())], -7.0, -6.0)
+    pads = [TrackInput(f"p{i}", "Pad", lv(-18.2, -9.0), Policy()) for i in (1, 2)]
+    b = check_session("b.als", pads, -7.0, -6.0)
     path = tmp_path / "check.xml"
     path.write_bytes(junit_xml([a, b]))
 
@@ -109,7 +110,8 @@ def test_junit_is_read_by_a_junit_parser(tmp_path: Path) -> None:
     assert set(suites) == {"a <1>.rpp", "b.als"}
     sa, sb = suites["a <1>.rpp"], suites["b.als"]
     assert (sa.tests, sa.failures, sa.skipped, sa.errors) == (4, 2, 1, 0)
-    assert (sb.tests, sb.failures, sb.skipped) == (2, 0, 0)
+    assert (sb.tests, sb.failures, sb.skipped) == (3, 0, 0)
+    assert [c.name for c in sb] == ["Pad [p1]", "Pad [p2]", "master"]  # same names stay apart
     cases = {c.name: c for c in sa}
     assert set(cases) == {"Kick", 'Gtr <L> & "R"\ufffd', "Silence", "master"}
     assert cases["Kick"].is_passed
@@ -121,8 +123,8 @@ def test_junit_is_read_by_a_junit_parser(tmp_path: Path) -> None:
     assert all(c.is_passed for c in sb)
 
     root = ET.parse(path).getroot()  # the JUnit schema's shape: testsuites > testsuite > testcase
-    assert root.tag == "testsuites" and root.get("tests") == "6" and root.get("failures") == "2"
-    assert [len(s.findall("testcase")) for s in root.findall("testsuite")] == [4, 2]
+    assert root.tag == "testsuites" and root.get("tests") == "7" and root.get("failures") == "2"
+    assert [len(s.findall("testcase")) for s in root.findall("testsuite")] == [4, 3]
     kick = root.find("testsuite/testcase[@name='Kick']")
     assert kick is not None
     props = {p.get("name"): p.get("value") for p in kick.iterfind("properties/property")}

@@ -10,7 +10,7 @@ import pytest
 from gainstager.errors import PlanError
 from gainstager.model import Session, Track, TrackKind
 from gainstager.plan import Faders, MeterKind, Per, Policy
-from gainstager.policy_file import BUILTIN_ROLES, PolicyFile, TrackPolicy, load, parse, resolve
+from gainstager.policy_file import BUILTIN_ROLES, PolicyFile, TrackPolicy, describe, load, parse, resolve
 
 
 def session(*tracks: Track) -> Session:
@@ -207,3 +207,15 @@ def test_bad_command_line_values_name_the_option() -> None:
         resolve(BAND, None, {"target": 3.0})
     with pytest.raises(PlanError, match=r"^--loudness \(1\); expected one of --meter"):
         resolve(BAND, None, {"loudness": 1})
+
+
+def test_describe_names_options_as_the_command_line_does() -> None:
+    assert describe(Policy(meter=MeterKind.LUFS, target_db=-23.0, faders=Faders.UNITY)) == (
+        ("meter", "lufs"),
+        ("target", "-23 dB"),
+        ("peak-ceiling", "-6 dBTP"),
+        ("per", "track"),
+        ("faders", "unity"),
+        ("headroom", "-6 dBFS"),
+        ("max-boost", "24 dB"),
+    )
