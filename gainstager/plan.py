@@ -182,23 +182,28 @@ def plan(
     policy: Policy,
     *,
     feeder_shift_db: float = 0.0,
+    track_policies: Mapping[str, Policy] | None = None,
 ) -> Plan:
     """Plan clip gains and faders. `clip_levels` holds every measurable active clip; `track_levels` the
     pre-fader sum of each track's active clips (both measured with the session as read).
 
     `feeder_shift_db` is a headroom cut (<= 0) that will be applied to the tracks feeding the master directly;
-    their fader room is judged after it, so that planning the written session again finds nothing to do."""
+    their fader room is judged after it, so that planning the written session again finds nothing to do.
+
+    `track_policies` maps a track id to the policy for that track (its meter, target and ceiling, from a role);
+    other tracks use `policy`. The master headroom is always `policy`'s."""
     clip_plans: dict[str, ClipPlan] = {}
     track_plans: dict[str, TrackPlan] = {}
     for track in session.tracks:
         clips = [c for c in session.clips_of(track.track_id) if c.clip_id in clip_levels]
         shift = feeder_shift_db if track.parent_id is None else 0.0
-        changes = _clip_changes(track, clips, clip_levels, track_levels.get(track.track_id), policy, shift)
+        own = (track_policies or {}).get(track.track_id, policy)
+        changes = _clip_changes(track, clips, clip_levels, track_levels.get(track.track_id), own, shift)
         for clip in clips:
             change, bound, reason = changes[clip.clip_id]
             clip_plans[clip.clip_id] = ClipPlan(clip.clip_id, clip.gain_db + change, bound, reason)
         track_change = _track_change(clips, clip_levels, {k: v[0] for k, v in changes.items()})
-        track_plans[track.track_id] = _fader_plan(track, track_change, policy)
+        track_plans[track.track_id] = _fader_plan(track, track_change, own)
     return Plan(clip_plans, track_plans)
 
 
