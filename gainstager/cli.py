@@ -90,13 +90,31 @@ BoostOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the versioned JSON report (schema 1) to stdout.")]
+SampleRateOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--sample-rate",
+        min=8000,
+        max=768000,
+        help="Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
+        "(default: 48000 for Live sets, which store none; a REAPER project's own SAMPLERATE). A rate the "
+        "REAPER project forces always wins. The report says which rate was used.",
+    ),
+]
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Exit 3 when any clip was skipped because its audio is missing or unreadable.")
 ]
 
 
 def _policy(
-    meter: MeterKind, target: float, ceiling: float, per: Per, faders: Faders, headroom: float, boost: float
+    meter: MeterKind,
+    target: float,
+    ceiling: float,
+    per: Per,
+    faders: Faders,
+    headroom: float,
+    boost: float,
+    sample_rate: int | None = None,
 ) -> Policy:
     return Policy(
         meter=meter,
@@ -106,6 +124,7 @@ def _policy(
         faders=faders,
         headroom_db=headroom,
         max_boost_db=boost,
+        sample_rate_hz=sample_rate,
     )
 
 
@@ -171,6 +190,7 @@ def analyze(
     faders: FadersOpt = Faders.KEEP,
     headroom: HeadroomOpt = -6.0,
     max_boost: BoostOpt = 24.0,
+    sample_rate: SampleRateOpt = None,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
 ) -> None:
@@ -179,7 +199,7 @@ def analyze(
     from . import pipeline, report
 
     def go() -> int:
-        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
+        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost, sample_rate)
         progress = _Progress()
         a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
         progress.done()
@@ -213,6 +233,7 @@ def apply(
     faders: FadersOpt = Faders.KEEP,
     headroom: HeadroomOpt = -6.0,
     max_boost: BoostOpt = 24.0,
+    sample_rate: SampleRateOpt = None,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
 ) -> None:
@@ -223,7 +244,7 @@ def apply(
     from . import pipeline, report
 
     def go() -> int:
-        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
+        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost, sample_rate)
         progress = _Progress()
         a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
         progress.done()
@@ -304,6 +325,7 @@ def batch(
     faders: FadersOpt = Faders.KEEP,
     headroom: HeadroomOpt = -6.0,
     max_boost: BoostOpt = 24.0,
+    sample_rate: SampleRateOpt = None,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
 ) -> None:
@@ -313,7 +335,7 @@ def batch(
     from . import pipeline
 
     def go() -> int:
-        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
+        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost, sample_rate)
         found = list(pipeline.find_sessions(paths))
         missing = [p for p in paths if not os.path.exists(p)]
         for p in missing:

@@ -141,15 +141,16 @@ def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[C
     out: list[ClipMedia] = []
     probed: dict[str, AudioInfo | AudioError] = {}
     for clip in session.clips:
-        if clip.status != ClipStatus.ACTIVE or clip.media is None:
+        if not render.plays(clip) or clip.media is None:
             out.append(ClipMedia(clip, reason=_status_reason(clip)))
             continue
         path, tried = finder.find(clip)
         if path is None:
             shown = "; ".join(tried[:4]) + (f"; … ({len(tried)} places)" if len(tried) > 4 else "")
+            what = "freeze audio" if clip.status is ClipStatus.FREEZE_RENDER else "media"
             out.append(
                 ClipMedia(clip).skipped(
-                    ClipStatus.MISSING, f"media not found: {clip.media.written_path} (tried {shown})"
+                    ClipStatus.MISSING, f"{what} not found: {clip.media.written_path} (tried {shown})"
                 )
             )
             continue
@@ -162,7 +163,7 @@ def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[C
         if isinstance(info, AudioError):
             out.append(ClipMedia(clip, path).skipped(ClipStatus.UNREADABLE, str(info)))
         else:
-            out.append(ClipMedia(clip, path, info))
+            out.append(ClipMedia(clip, path, info, "" if clip.status is ClipStatus.ACTIVE else _status_reason(clip)))
     return out
 
 
@@ -175,6 +176,7 @@ def _status_reason(clip: Clip) -> str:
         ClipStatus.SESSION_VIEW: "session-view clip, not in the arrangement",
         ClipStatus.TAKE_LANE: "take-lane alternative, not played",
         ClipStatus.ALL_TAKES: "item plays all takes at once",
+        ClipStatus.FREEZE_RENDER: "freeze render: measured and summed, gain not written (unfreeze to change it)",
     }
     if clip.status == ClipStatus.ACTIVE:
         return "no media reference"
@@ -197,6 +199,7 @@ class Analysis:
     edits: tuple[Edit, ...]
     headroom_change_db: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    scope: render.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
 
     @property
     def session(self) -> Session:
@@ -223,6 +226,8 @@ class LevelCache:
             c.fade_in_s,
             c.fade_out_s,
             c.channel_mode,
+            c.stretch,
+            playable.rate_hz,
             render.clip_gain(c),
         )
         if key not in self._levels:
@@ -237,10 +242,12 @@ def analyze(
     progress: Progress | None = None,
     cache: LevelCache | None = None,
 ) -> Analysis:
+    loaded = dataclasses.replace(loaded, session=render.with_project_rate(loaded.session, policy.sample_rate_hz))
     session = loaded.session
     cache = cache or LevelCache()
     media = resolve_media(session)
-    playables = [render.Playable(m.clip, m.path, m.info) for m in media if m.info is not None and m.path]
+    rate = session.sample_rate_hz
+    playables = [render.Playable(m.clip, m.path, m.info, rate) for m in media if m.info is not None and m.path]
     pool = render.ReaderPool()
     try:
         clip_levels: dict[str, Levels] = {}
@@ -258,7 +265,8 @@ def analyze(
             clip_levels[p.clip.clip_id] = levels
         media = [m.skipped(*skipped[m.clip.clip_id]) if m.clip.clip_id in skipped else m for m in media]
         playables = [p for p in playables if p.clip.clip_id in clip_levels]
-        stage_levels = {k: v for k, v in clip_levels.items() if k not in skipped}
+        staged = {m.clip.clip_id for m in media if m.clip.status is ClipStatus.ACTIVE}
+        stage_levels = {k: v for k, v in clip_levels.items() if k in staged}
         mixed = render.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
         track_levels = _with_clip_true_peaks(session, mixed, clip_levels)
         first = plan(session, stage_levels, track_levels, policy)
@@ -296,6 +304,7 @@ def analyze(
         tuple(final.edits(session)),
         change,
         (*final.notes, *notes),
+        render.mix_scope(session, playables),
     )
 
 
@@ -435,8 +444,12 @@ def _ident(obj: Clip | Track) -> str:
     return obj.clip_id if isinstance(obj, Clip) else obj.track_id
 
 
-def write_atomic(path: str, data: bytes, *, check: Callable[[bytes], None] | None = None) -> None:
-    """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place."""
+def write_atomic(
+    path: str, data: bytes, *, check: Callable[[bytes], None] | None = None, mode: int | None = None
+) -> None:
+    """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place and
+    fsync the folder (so the rename survives a crash). The file gets permission bits `mode` (default: those
+    of the file it replaces, if any)."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".gainstager-", suffix=".tmp", dir=folder)
     try:
@@ -450,14 +463,31 @@ def write_atomic(path: str, data: bytes, *, check: Callable[[bytes], None] | Non
             raise WriteError(f"{path}: the temporary file read back differently; nothing written")
         if check is not None:
             check(back)
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        if mode is None and os.path.exists(path):
+            mode = os.stat(path).st_mode
+        if mode is not None:
+            os.chmod(tmp, mode & 0o7777)
         os.replace(tmp, path)
+        _fsync_folder(folder)
     except OSError as exc:
         raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); nothing written") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Flush a folder's entries (a rename) to disk; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,15 +514,23 @@ def write(
     if os.path.abspath(target) == os.path.abspath(loaded.path) and not in_place:
         raise WriteError(f"{target}: refusing to overwrite the input; use --in-place (a backup is kept)")
     backup = None
+    mode = _mode_of(loaded.path)  # the output and the backup keep the input's permission bits
     if in_place and changed:
         backup = _backup_name(loaded.path)
-        write_atomic(backup, loaded.data)
+        write_atomic(backup, loaded.data, mode=mode)
 
     def check(back: bytes) -> None:
         verify(loaded, analysis.edits, back)
 
-    write_atomic(target, data, check=check)
+    write_atomic(target, data, check=check, mode=mode)
     return WriteResult(target, backup, changed)
+
+
+def _mode_of(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mode
+    except OSError:
+        return None
 
 
 def _backup_name(path: str) -> str:

@@ -65,6 +65,7 @@ _RANGES: tuple[tuple[str, float, float, str], ...] = (
     ("headroom_db", -60.0, 0.0, "dBFS"),
     ("max_boost_db", 0.0, 48.0, "dB"),
 )
+SAMPLE_RATE_RANGE_HZ = (8000, 768000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +77,18 @@ class Policy:
     faders: Faders = Faders.KEEP
     headroom_db: float = -6.0
     max_boost_db: float = 24.0
+    # The rate sessions are played at when they do not force one (Live sets store none; a REAPER project
+    # whose rate is not forced plays at the device's); None: the session's own, or 48 kHz.
+    sample_rate_hz: int | None = None
 
     def __post_init__(self) -> None:
         for name, low, high, unit in _RANGES:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
                 raise PlanError(f"{name.replace('_db', '')}: {value!r} {unit}; expected {low:g} to {high:g} {unit}")
+        rate, (low, high) = self.sample_rate_hz, SAMPLE_RATE_RANGE_HZ
+        if rate is not None and not (isinstance(rate, int) and low <= rate <= high):
+            raise PlanError(f"sample-rate: {rate!r} Hz; expected {low} to {high} Hz")
 
 
 @dataclass(frozen=True, slots=True)

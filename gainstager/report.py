@@ -11,12 +11,16 @@ or too short to measure):
      "tracks": [{"id", "name", "kind", "fader_db", "new_fader_db", "automation", "action", "levels"}],
      "master": {"fader_db", "predicted_peak_dbfs_before", "predicted_peak_dbfs_after", "headroom_change_db"},
      "edits": int, "notes": [str],
+     "mix": {"sample_rate_hz", "sample_rate_source", "soloed": [str], "frozen": [str], "frozen_left_out": [str],
+             "left_out": {"instrument_tracks", "return_tracks", "sends", "plugin_tracks"}},
      "output": {"path", "backup", "changed", "dry_run"}}          (apply only)
 
 LEVELS = sample_peak_dbfs, true_peak_dbtp, rms_dbfs, gated_rms_dbfs, integrated_lufs, momentary_max_lufs,
 short_term_max_lufs, loudness_range_lu, duration_s (the same keys `gainstager measure --json` uses).
 `bound_by` is one of target, peak-ceiling, range, boost-cap, none. Levels are measured with the session as
-it was read (before any change).
+it was read (before any change), at the project rate ``mix.sample_rate_hz``. ``mix`` says what the master
+prediction covers: solo is ignored (``soloed`` names the tracks soloed when saved), frozen tracks count with
+their freeze audio, and ``left_out`` counts what it does not render.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from .units import finite_or_none
 
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
     from .pipeline import Analysis, WriteResult
+    from .render import MixScope
 
 
 def levels_json(levels: Levels | None) -> dict[str, float | None] | None:
@@ -105,6 +110,7 @@ def analysis_json(a: Analysis, written: WriteResult | None = None, *, dry_run: b
         },
         "edits": len(a.edits),
         "notes": list(a.notes),
+        "mix": scope_json(a.scope),
     }
     if written is not None or dry_run:
         doc["output"] = {
@@ -114,6 +120,50 @@ def analysis_json(a: Analysis, written: WriteResult | None = None, *, dry_run: b
             "dry_run": dry_run,
         }
     return doc
+
+
+def scope_json(scope: MixScope | None) -> dict[str, Any] | None:
+    """What the master prediction covers (project rate, solo, frozen tracks) and what it leaves out."""
+    if scope is None:
+        return None
+    return {
+        "sample_rate_hz": scope.sample_rate_hz,
+        "sample_rate_source": str(scope.sample_rate_source),
+        "soloed": list(scope.soloed),
+        "frozen": list(scope.frozen),
+        "frozen_left_out": list(scope.frozen_left_out),
+        "left_out": {
+            "instrument_tracks": scope.instrument_tracks,
+            "return_tracks": scope.return_tracks,
+            "sends": scope.sends,
+            "plugin_tracks": scope.plugin_tracks,
+        },
+    }
+
+
+def scope_lines(scope: MixScope | None) -> list[str]:
+    if scope is None:
+        return []
+    lines = [f"project rate: {scope.sample_rate_hz} Hz ({scope.sample_rate_source})"]
+    if scope.soloed:
+        lines.append(f"soloed when saved: {', '.join(scope.soloed)} (solo ignored: the prediction is the whole mix)")
+    if scope.frozen:
+        lines.append(
+            f"frozen: {', '.join(scope.frozen)}: measured from the freeze audio, clip gain not written "
+            "(unfreeze to change it)"
+        )
+    if scope.frozen_left_out:
+        lines.append(f"frozen, left out (no freeze audio found in the arrangement): {', '.join(scope.frozen_left_out)}")
+    lines.append(
+        f"master prediction leaves out: {_count(scope.instrument_tracks, 'instrument track')} without audio, "
+        f"{_count(scope.return_tracks, 'return track')}, {_count(scope.sends, 'send')}, "
+        f"{_count(scope.plugin_tracks, 'track')} with plug-ins (levels are pre-FX)"
+    )
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def file_levels_json(f: FileLevels) -> dict[str, Any]:
@@ -193,6 +243,7 @@ def analysis_text(a: Analysis, written: WriteResult | None = None, *, dry_run: b
         f"master peak (predicted, dBFS): before {db_text(a.master_peak_before_dbfs, 0)}, "
         f"after {db_text(a.master_peak_after_dbfs, 0)}"
     )
+    out.extend(scope_lines(a.scope))
     out.extend(f"note: {n}" for n in a.notes)
     counts: dict[str, int] = {}
     for m in a.media:

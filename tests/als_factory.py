@@ -72,6 +72,8 @@ class ClipSpec:
     crc: int = 4321
     session: bool = False  # in a session-view clip slot instead of the arrangement
     name: str = ""
+    warp_mode: int = 0  # 0 Beats, 1 Tones, 2 Texture, 3 Re-Pitch, 4 Complex, 6 Complex Pro
+    default_sample_rate: int = 44100  # SampleRef/DefaultSampleRate (informational: readers use the file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,10 @@ class TrackSpec:
     volume_automation: tuple[tuple[float, float], ...] = ()
     frozen: bool = False
     devices: int = 0  # number of (empty) devices in the device chain
+    # The audio clips of the FreezeSequencer (Live's renders in Samples/Processed/Freeze); give them with
+    # frozen=True, as Live writes them only for frozen tracks.
+    freeze_clips: tuple[ClipSpec, ...] = ()
+    sends: tuple[float, ...] = ()  # linear Send/Manual levels, one TrackSendHolder each
 
 
 @dataclass(slots=True)
@@ -288,10 +294,10 @@ class _Builder:
                 _Node("SourceContext"),
                 _n("SampleUsageHint", 0),
                 _n("DefaultDuration", 88200),
-                _n("DefaultSampleRate", 44100),
+                _n("DefaultSampleRate", c.default_sample_rate),
             )
         )
-        clip.add(_n("WarpMode", 0), _n("Fade", True))
+        clip.add(_n("WarpMode", c.warp_mode), _n("Fade", True))
         clip.add(
             _Node("Fades").add(
                 _n("FadeInLength", float(c.fade_in)),
@@ -347,10 +353,14 @@ class _Builder:
                 self.live9_events(volume, t.volume_automation)
             else:
                 envelopes.add(self.envelope(0, volume_target, t.volume_automation, t.volume))
+        sends = _Node("Sends")
+        for i, level in enumerate(t.sends):
+            send = self.param("Send", level, self.pointee(), 0.0003162277571, 1.0)
+            sends.add(_Node("TrackSendHolder", {"Id": str(i)}).add(send, _n("Active", True)))
         mixer = _Node("Mixer").add(
             _n("LomId", 0),
             _n("IsExpanded", True),
-            _Node("Sends"),
+            sends,
             self.bool_param("Speaker", not t.muted),
             _n("SoloSink", t.soloed),
         )
@@ -378,7 +388,10 @@ class _Builder:
                 sequencer.add(_Node("Sample").add(_Node("ArrangerAutomation").add(arrangement)))
             else:
                 sequencer.add(_Node("ClipTimeable").add(_Node("ArrangerAutomation").add(_Node("Events"))))
-            chain.add(sequencer, _Node("FreezeSequencer").add(_n("LomId", 0)))
+            freeze = _Node("FreezeSequencer").add(_n("LomId", 0), _Node("ClipSlotList"), _n("MonitoringEnum", 1))
+            renders = _Node("Events").add(*(self.audio_clip(c, i) for i, c in enumerate(t.freeze_clips)))
+            freeze.add(_Node("Sample").add(_Node("ArrangerAutomation").add(renders)))
+            chain.add(sequencer, freeze)
         devices = _Node("Devices")
         for i in range(t.devices):
             devices.add(_Node("StereoGain", {"Id": str(i)}).add(_n("LomId", 0), self.bool_param("On", True)))

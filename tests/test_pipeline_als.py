@@ -434,7 +434,7 @@ def test_group_track_keep(tmp_path: Path, version: int) -> None:
         assert lv.gated_rms_dbfs == pytest.approx(-18.0, abs=0.1)
     assert after.session.track(ids["Bus"]).fader_db == pytest.approx(20 * math.log10(0.5), abs=1e-6)  # untouched
     b, c = post_fader_rms(before), post_fader_rms(after)
-    assert b.keys() == {"Kick", "Bass", "Vox"}
+    assert b.keys() == {"Kick", "Bass", "Vox", "Bus"}  # the group reads its children's sum
     for name in b:
         assert c[name] == pytest.approx(b[name], abs=0.01), name
     assert after.master_peak_before_dbfs == pytest.approx(before.master_peak_before_dbfs, abs=0.02)
