@@ -11,7 +11,8 @@ process, may not start `multiprocessing` children. The same worker class serves 
 - **Time limit.** Each item runs on a worker of its own for at most `timeout_s`; over it, the worker is
   stopped (SIGTERM, then SIGKILL after `GRACE_S`) and replaced, the item reported as `Failure.TIMEOUT`
   ("timed out after N s"), and the other items go on. A stuck read of a FIFO or a dead network drive only
-  costs its own item.
+  costs its own item. The clock starts when the item is handed to its worker, so a fresh worker's start-up
+  (an interpreter and its imports, well under a second) counts against its first item.
 - **Ctrl-C.** The terminal sends SIGINT to the whole foreground process group. Workers are born with SIGINT
   blocked (the mask is inherited through fork and exec, so there is no window before they can ignore it),
   then ignore it: they never see KeyboardInterrupt and never print a traceback. The parent catches SIGINT
@@ -277,8 +278,9 @@ def _run_local(
                         reply = _timed_out(timeout_s, started)
                     else:
                         continue
-                    if reply.failure == Failure.CRASHED or reply.failure == Failure.TIMEOUT:
-                        workers.remove(w)  # a fresh one takes its place at the next turn
+                    if reply.failure in (Failure.CRASHED, Failure.TIMEOUT):
+                        workers.remove(w)  # stopped or dead, and reaped: a fresh one takes its place
+                        w.close()
                     finished += 1
                     yield reply.outcome(index, item)
         except KeyboardInterrupt:  # our handler's flag, or a real one where no handler could be installed

@@ -57,6 +57,7 @@ def test_every_item_once_and_a_raising_item_is_a_failure() -> None:
     assert [(o.item, o.result, o.failure) for o in got] == [(i, *_expected(i)) for i in ITEMS]
     boom = got[ITEMS.index(BOOM)]
     assert boom.reason == f"ValueError: cannot digest {BOOM!r}"
+    assert _no_children()  # every worker reaped: no zombie
 
 
 def test_workers_are_reused_and_as_many_as_jobs() -> None:
@@ -75,6 +76,7 @@ def test_hanging_item_times_out_and_the_rest_finish() -> None:
     assert [(o.result, o.failure) for i, o in enumerate(got) if i != 1] == [
         _expected(x) for i, x in enumerate(items) if i != 1
     ]
+    assert _no_children()  # the stopped worker and its replacement were reaped
 
 
 def test_unpicklable_function_is_refused_before_any_process_starts() -> None:
@@ -174,3 +176,12 @@ def test_unreachable_scheduler_is_one_line_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(workers, "CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(GainstagerError, match=r"127\.0\.0\.1:9: cannot reach the Dask scheduler"):
         list(run(digest, ["a"], scheduler="tcp://127.0.0.1:9"))
+
+
+def test_engine_imports_neither_dask_nor_rich() -> None:
+    code = (
+        "import sys, gainstager.workers, gainstager.discover, gainstager.journal, gainstager.tempfiles; "
+        "print(sorted(m for m in ('distributed', 'dask', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"
