@@ -27,8 +27,8 @@ process, may not start `multiprocessing` children. The same worker class serves 
   Each task hands its item to a worker process of the same kind, one per Dask worker thread, kept between
   tasks (so per-process caches still work) and replaced when an item runs over the limit; the time limit is
   therefore enforced the same way on the cluster, and results come back as the same `Outcome` records.
-  At Ctrl-C the client cancels pending tasks and returns at once; an item already running on the cluster
-  finishes (or meets its time limit) there, its result unused.
+  At Ctrl-C the client cancels pending tasks, sets a Dask `Event` that running tasks check twice a second
+  (they stop their worker processes, with the same SIGTERM-then-SIGKILL), and returns.
 
 POSIX only (signal masks, fd passing).
 """
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import math
 import os
 import pickle
 import signal
@@ -44,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -183,13 +185,19 @@ class _Worker:
             self.task = None
         return _Reply(payload, None, "", duration_s) if ok else _Reply(None, Failure.ERROR, payload, duration_s)
 
-    def call(self, item: Any, timeout_s: float | None) -> _Reply:
-        """Run one item and wait for it (the Dask path)."""
+    def call(self, item: Any, timeout_s: float | None, stopped: Callable[[], bool]) -> _Reply:
+        """Run one item and wait for it, checking `stopped()` every `_WATCH_S` (the Dask path)."""
         self.give(0, item)
-        if self.res.poll(timeout_s):
-            return self.receive()
-        _stop([self])
-        return _timed_out(timeout_s or 0.0, self.task[2] if self.task else time.monotonic())
+        started = time.monotonic()
+        end = math.inf if timeout_s is None else started + timeout_s
+        while not self.res.poll(min(_WATCH_S, max(0.0, end - time.monotonic()))):
+            if time.monotonic() >= end:
+                _stop([self])
+                return _timed_out(timeout_s or 0.0, started)
+            if stopped():
+                _stop([self])
+                return _Reply(None, Failure.CRASHED, "stopped: the batch was interrupted")
+        return self.receive()
 
     def close(self) -> None:
         self.cmd.close()
@@ -308,14 +316,17 @@ def _run_local(
 _THREAD = threading.local()  # in a Dask worker: the worker process of each of its threads
 
 
-def _dask_task(fn: Callable[[Any], Any], item: Any, timeout_s: float | None) -> _Reply:
-    """One item on a Dask worker thread, run by that thread's own worker process, within the time limit."""
+def _dask_task(fn: Callable[[Any], Any], item: Any, timeout_s: float | None, stop_event: str) -> _Reply:
+    """One item on a Dask worker thread, run by that thread's own worker process, within the time limit; the
+    client sets the Dask event `stop_event` at Ctrl-C, and the item's worker process is stopped then."""
+    from distributed import Event
+
     w: _Worker | None = getattr(_THREAD, "worker", None)
     if w is None or w.fn is not fn or w.proc.poll() is not None:
         if w is not None:
             _stop([w])
         w = _THREAD.worker = _Worker(fn)
-    reply = w.call(item, timeout_s)
+    reply = w.call(item, timeout_s, Event(stop_event).is_set)  # type: ignore[no-untyped-call]
     if reply.failure in (Failure.TIMEOUT, Failure.CRASHED):
         _THREAD.worker = None  # stopped or dead: the next task starts a fresh one
     return reply
@@ -325,7 +336,7 @@ def _run_dask(
     fn: Callable[[T], R], items: Sequence[T], timeout_s: float | None, scheduler: str
 ) -> Iterator[Outcome[T, R]]:
     try:
-        from distributed import Client  # the optional `cluster` extra; imported only when asked for
+        from distributed import Client, Event  # the optional `cluster` extra; imported only when asked for
     except ImportError:
         raise GainstagerError(
             f"{scheduler}: running on a Dask cluster needs the cluster extra (pip install 'gainstager[cluster]')"
@@ -335,9 +346,10 @@ def _run_dask(
     except (OSError, TimeoutError) as exc:
         raise GainstagerError(f"{scheduler}: cannot reach the Dask scheduler ({exc})") from None
     finished = 0
+    stop_event = f"gainstager-stop-{uuid.uuid4().hex}"
     with _StopSignals() as stop, client:
         executor = client.get_executor(pure=False)  # type: ignore[no-untyped-call]  # equal items stay two tasks
-        index = {executor.submit(_dask_task, fn, item, timeout_s): i for i, item in enumerate(items)}
+        index = {executor.submit(_dask_task, fn, item, timeout_s, stop_event): i for i, item in enumerate(items)}
         waiting = set(index)
         try:
             while waiting:
@@ -355,7 +367,9 @@ def _run_dask(
                     finished += 1
                     yield reply.outcome(i, items[i])
         except KeyboardInterrupt:
-            executor.shutdown(wait=False)  # cancels what has not finished
+            event = Event(stop_event, client=client)  # type: ignore[no-untyped-call]
+            event.set()  # type: ignore[no-untyped-call]  # the running items' worker processes stop
+            executor.shutdown(wait=False)  # cancels what has not started
             raise Interrupted(stop.signum or signal.SIGINT, finished, len(items), ()) from None
 
 

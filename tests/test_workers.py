@@ -9,6 +9,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,11 +86,11 @@ def test_unpicklable_function_is_refused_before_any_process_starts() -> None:
     assert _no_children()
 
 
-def _start_batch(folder: Path) -> tuple[subprocess.Popen[str], list[str]]:
+def _start_batch(folder: Path, *scheduler: str) -> tuple[subprocess.Popen[str], list[str]]:
     """The batch program in its own process group, SIGINT at its default; back when 4 items are done and both
     workers are half-way through a slow atomic write."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.worker_jobs", "write", str(folder)],
+        [sys.executable, "-m", "tests.worker_jobs", "write", str(folder), *scheduler],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -97,7 +98,10 @@ def _start_batch(folder: Path) -> tuple[subprocess.Popen[str], list[str]]:
         start_new_session=True,
     )
     assert proc.stdout is not None
+    watchdog = threading.Timer(30, os.killpg, (proc.pid, signal.SIGKILL))  # a stuck start fails, never hangs
+    watchdog.start()
     lines = [proc.stdout.readline().strip() for _ in range(4)]
+    watchdog.cancel()
     deadline = time.monotonic() + 20
     while len([p for p in folder.iterdir() if p.name.startswith(".gainstager-")]) < 2:
         assert time.monotonic() < deadline and proc.poll() is None, lines
@@ -185,3 +189,18 @@ def test_engine_imports_neither_dask_nor_rich() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_dask_ctrl_c_stops_the_running_items_too(scheduler: str, tmp_path: Path) -> None:
+    proc, lines = _start_batch(tmp_path, scheduler)
+    assert sorted(lines) == [f"done {i} out{i}.txt" for i in range(4)]
+    start = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - start < 2.0 and proc.returncode == 130
+    assert out.strip().splitlines()[-1] == "interrupted 4 of 8" and "Traceback" not in err
+    # on the cluster, the two slow writes are stopped (and unwind, removing their temporary files)
+    deadline = time.monotonic() + 5
+    while sorted(p.name for p in tmp_path.iterdir()) != [f"out{i}.txt" for i in range(4)]:
+        assert time.monotonic() < deadline, sorted(p.name for p in tmp_path.iterdir())
+        time.sleep(0.05)

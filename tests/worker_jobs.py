@@ -3,7 +3,8 @@
 Jobs live in a module of their own, importable by worker processes (the executor pickles them by
 reference), with nothing heavy to import.
 
-    python -m tests.worker_jobs write FOLDER    a batch of atomic writes, 4 fast then 4 slow, on 2 workers
+    python -m tests.worker_jobs write FOLDER [SCHEDULER]  a batch of atomic writes, 4 fast then 4 slow, on 2
+                                                          workers (local, or a Dask cluster's)
     python -m tests.worker_jobs hold FOLDER     start an atomic write, print its temporary file, wait
     python -m tests.worker_jobs append JOURNAL SESSION   record the same session in a journal, forever
 """
@@ -61,12 +62,12 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def _write(folder: str) -> int:
+def _write(folder: str, scheduler: str | None = None) -> int:
     from tests.worker_jobs import write_slowly as job  # by its importable name, not as __main__'s
 
     jobs = [(folder, f"out{i}.txt", 0.0 if i < 4 else 60.0) for i in range(8)]
     try:
-        for outcome in run(job, jobs, jobs=2):
+        for outcome in run(job, jobs, jobs=2, scheduler=scheduler):
             _say(f"done {outcome.index} {outcome.result or outcome.reason}")
     except Interrupted as exc:
         _say(f"interrupted {exc.finished} of {exc.total}")
