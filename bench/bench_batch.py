@@ -57,7 +57,8 @@ def archive(files: int, seconds: float) -> list[str]:
     return paths
 
 
-def timed(job: Callable[[str], float], items: list[str], jobs: int) -> float:
+def timed(job: Callable[[str], float], items: list[str], jobs: int) -> tuple[float, float]:
+    """(wall time of the run, sum of the items' own times on their workers)."""
     from gainstager.workers import run
 
     start = time.perf_counter()
@@ -66,7 +67,7 @@ def timed(job: Callable[[str], float], items: list[str], jobs: int) -> float:
     failed = [o.reason for o in outcomes if not o.ok]
     if failed:
         raise SystemExit(f"error: {len(failed)} items failed, first: {failed[0]}")
-    return elapsed
+    return elapsed, sum(o.duration_s for o in outcomes)
 
 
 def main() -> None:
@@ -80,14 +81,16 @@ def main() -> None:
     from bench_batch import decode_rms as job
 
     print(f"{len(items)} FLAC files of {args.seconds:g} s, {sum(os.path.getsize(p) for p in items) / 1e6:.0f} MB")
-    times: dict[int, list[float]] = {1: [], 2: []}
+    times: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
     for _ in range(args.runs):
         for jobs in (1, 2):
             times[jobs].append(timed(job, items, jobs))
-    one, two = statistics.median(times[1]), statistics.median(times[2])
-    print(f"1 worker : {one:7.2f} s")
-    print(f"2 workers: {two:7.2f} s")
-    print(f"speed-up : {one / two:7.2f} (on {os.cpu_count()} cores)")
+    wall = {j: statistics.median(w for w, _ in runs) for j, runs in times.items()}
+    for jobs, runs in times.items():
+        busy = statistics.median(b for _, b in runs)
+        # items' own time summed: it grows with 2 workers when they share the cores with other work
+        print(f"{jobs} worker(s): {wall[jobs]:7.2f} s wall, items {busy:6.2f} s summed")
+    print(f"speed-up   : {wall[1] / wall[2]:7.2f} (on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
