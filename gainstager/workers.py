@@ -94,7 +94,10 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
         self.finished = finished  # outcomes yielded by this run
         self.total = total
-        self.in_flight = in_flight  # items whose workers were stopped mid-way (their folders may want a cleanup)
+        # items whose local workers were stopped mid-way: a worker that needed SIGKILL may have left a temporary
+        # file, which `tempfiles.remove_stale` in their output folders removes. Empty on Dask, where a running
+        # item is stopped by its own task, on the worker, after the client has returned.
+        self.in_flight = in_flight
 
     @property
     def exit_code(self) -> int:
@@ -294,15 +297,14 @@ def _run_local(
         except KeyboardInterrupt:  # our handler's flag, or a real one where no handler could be installed
             in_flight = lost
             for w in workers:
-                if w.task and w.res.poll(0):  # finished just now: hand it back
-                    index, item, _ = w.task
-                    reply = w.receive()
-                    if reply.failure != Failure.CRASHED:
-                        finished += 1
-                        yield reply.outcome(index, item)
-                        continue
-                if w.task:
-                    in_flight.append(w.task[1])
+                if w.task is None:
+                    continue
+                index, item, _ = w.task
+                if w.res.poll(0) and (reply := w.receive()).failure != Failure.CRASHED:  # finished just now
+                    finished += 1
+                    yield reply.outcome(index, item)
+                else:
+                    in_flight.append(item)
             _stop(workers)
             workers = []
             raise Interrupted(stop.signum or signal.SIGINT, finished, len(items), tuple(in_flight)) from None

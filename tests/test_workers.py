@@ -117,7 +117,7 @@ def test_ctrl_c_stops_within_2_s_keeps_finished_and_leaves_nothing(tmp_path: Pat
     out, err = proc.communicate(timeout=10)
     assert time.monotonic() - start < 2.0
     assert proc.returncode == 130
-    assert out.strip().splitlines() == ["interrupted 4 of 8"]
+    assert out.strip().splitlines() == ["interrupted 4 of 8, 2 in flight"]
     assert err == ""  # no traceback from any worker, and nothing else
     assert _group_gone(proc.pid)  # every worker reaped: no orphan, no zombie
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{i}.txt" for i in range(4)]
@@ -141,7 +141,7 @@ def test_sigterm_to_the_group_is_an_interruption(tmp_path: Path) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 128 + signal.SIGTERM and err == ""
-    assert out.strip().splitlines() == ["interrupted 4 of 8"]
+    assert out.strip().splitlines() == ["interrupted 4 of 8, 2 in flight"]
     assert _group_gone(proc.pid)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{i}.txt" for i in range(4)]
 
@@ -198,7 +198,7 @@ def test_dask_ctrl_c_stops_the_running_items_too(scheduler: str, tmp_path: Path)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert time.monotonic() - start < 2.0 and proc.returncode == 130
-    assert out.strip().splitlines()[-1] == "interrupted 4 of 8" and "Traceback" not in err
+    assert out.strip().splitlines()[-1] == "interrupted 4 of 8, 0 in flight" and "Traceback" not in err
     # on the cluster, the two slow writes are stopped (and unwind, removing their temporary files)
     deadline = time.monotonic() + 5
     while sorted(p.name for p in tmp_path.iterdir()) != [f"out{i}.txt" for i in range(4)]:

@@ -70,7 +70,7 @@ def _write(folder: str, scheduler: str | None = None) -> int:
         for outcome in run(job, jobs, jobs=2, scheduler=scheduler):
             _say(f"done {outcome.index} {outcome.result or outcome.reason}")
     except Interrupted as exc:
-        _say(f"interrupted {exc.finished} of {exc.total}")
+        _say(f"interrupted {exc.finished} of {exc.total}, {len(exc.in_flight)} in flight")
         return exc.exit_code
     return 0
 
