@@ -51,8 +51,6 @@ def load(path: str) -> Loaded:
     fmt = parsers.detect(data, path)
     try:
         session, document = fmt.parse(data, path)
-    except GainstagerError:
-        raise
     except (ValueError, IndexError, KeyError, UnicodeError, RecursionError) as exc:
         raise FormatError(f"{path}: not a readable {fmt.NAME} session ({type(exc).__name__}: {exc})") from exc
     return Loaded(path, data, fmt, session, document)

@@ -338,10 +338,6 @@ class TempoMap:
                         k += 1
         return out
 
-    @property
-    def points(self) -> tuple[tuple[float, float], ...]:
-        return tuple(zip(self._beats, self._bpms, strict=True))
-
 
 # --- warp map ---------------------------------------------------------------------------------------------
 

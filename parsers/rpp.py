@@ -55,35 +55,21 @@ TAKE_VOLUME_DECIMALS = 6
 FADER_DECIMALS = 14
 ENVELOPE_POINT_DECIMALS = 8
 
-# Version quirks seen in shared/corpus/rpp and how this module copes with each (version, quirk, handling).
-VERSION_QUIRKS: tuple[tuple[str, str, str], ...] = (
-    (
-        "pre-2.x legacy (file 37)",
-        "header `<REAPER_PROJECT 0.1` has no version string",
-        "Session.version = ''",
-    ),
-    (
-        "pre-2.x legacy (file 37)",
-        "short lines: track VOLPAN 2 fields, item VOLPAN 3, FADEIN 3, ISBUS/MAINSEND/PLAYRATE 1",
-        "fields are read by position with REAPER's defaults for missing ones",
-    ),
-    (
-        "pre-2.x legacy (file 37)",
-        "numbers printed with %.6f (`VOLPAN 1.000000 0.000000`)",
-        "a value equal at the output precision is not rewritten",
-    ),
-    ("pre-2.x legacy (file 37)", "<SOURCE SECTION> (section/reverse) wrapping the file", "window + reverse"),
-    (
-        "4.32 (file 09)",
-        "track volumes zero-padded to 14 decimals (`VOLPAN 1.00000000000000`)",
-        "not rewritten when the new value formats equal",
-    ),
-    ("5.18-6.18 / 6.69-7.27", "FADEIN/FADEOUT have 6 / 7 fields", "only fields 2 and 3 are read"),
-    ("5.70-7.27", 'MP3 sources: `FILE "x.mp3" 1` (trailing flag)', "only the path token is read"),
-    ("6.18+ (files 15, 20, 21)", "`TAKE NULL` slots; 1-field `VOLPAN` when take 0 is empty", "EMPTY take"),
-    ("7.x (file 27)", "`<ITEM {GUID}` inside `<FREEZE`", "FROZEN clips, never edited"),
-    ("5.979 (file 10)", "blank and oddly indented lines written by an extension", "ignored, kept"),
-)
+# Version quirks seen in shared/corpus/rpp and how this module copes with each (version: quirk -> handling).
+# Kept as comments: no code branches on the version, the scanner copes with every one of them.
+#   pre-2.x legacy (file 37): header `<REAPER_PROJECT 0.1` has no version string -> Session.version = ''
+#   pre-2.x legacy (file 37): short lines (track VOLPAN 2 fields, item VOLPAN 3, FADEIN 3, ISBUS/MAINSEND/PLAYRATE
+#       1) -> fields are read by position with REAPER's defaults for missing ones
+#   pre-2.x legacy (file 37): numbers printed with %.6f (`VOLPAN 1.000000 0.000000`) -> a value equal at the
+#       output precision is not rewritten
+#   pre-2.x legacy (file 37): <SOURCE SECTION> (section/reverse) wrapping the file -> window + reverse
+#   4.32 (file 09): track volumes zero-padded to 14 decimals (`VOLPAN 1.00000000000000`) -> not rewritten when
+#       the new value formats equal
+#   5.18-6.18 / 6.69-7.27: FADEIN/FADEOUT have 6 / 7 fields -> only fields 2 and 3 are read
+#   5.70-7.27: MP3 sources `FILE "x.mp3" 1` (trailing flag) -> only the path token is read
+#   6.18+ (files 15, 20, 21): `TAKE NULL` slots; 1-field `VOLPAN` when take 0 is empty -> EMPTY take
+#   7.x (file 27): `<ITEM {GUID}` inside `<FREEZE` -> FROZEN clips, never edited
+#   5.979 (file 10): blank and oddly indented lines written by an extension -> ignored, kept
 
 _MIDI_SOURCES = frozenset({"MIDI", "MIDIPOOL"})
 _NON_AUDIO_SOURCES = frozenset({"CLICK", "EMPTY", "VIDEOEFFECT", "LTC"})
