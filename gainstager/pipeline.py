@@ -21,7 +21,7 @@ from typing import Any
 from . import parsers, render
 from .audio import AudioInfo, probe
 from .errors import AudioError, FormatError, GainstagerError, WriteError
-from .model import Clip, ClipStatus, Edit, EditField, Levels, Session, Track
+from .model import Clip, ClipStatus, Edit, EditField, Fingerprint, Levels, MediaRef, Session, Track
 from .plan import Plan, Policy, headroom_change, plan, with_headroom
 
 MAX_SESSION_BYTES = 1 << 30  # 1 GiB: far above any real session (the largest real Live set is ~40 MB)
@@ -33,7 +33,7 @@ Progress = Callable[[str, float], None]
 class Loaded:
     path: str
     data: bytes
-    fmt: parsers.SessionFormat
+    fmt: parsers.SessionFormat[Any]
     session: Session
     document: Any
 
@@ -59,22 +59,14 @@ def load(path: str) -> Loaded:
 # ---------------------------------------------------------------- media
 
 
-def live_crc16(data: bytes) -> int:
-    """CRC-16/UMTS (poly 0x8005, init 0, no reflection), as Live stores for the first 16 KiB of a sample."""
-    crc = 0
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
-
-
 class MediaFinder:
     """Finds media files: the parser's candidates in order, then a search by name under its search roots,
-    confirmed by size and CRC where the session records them. Directory scans are cached per root."""
+    confirmed by size and by the format's fingerprint where the session records them (`confirms` is the
+    format's). Directory scans are cached per root."""
 
-    def __init__(self) -> None:
+    def __init__(self, confirms: Callable[[Fingerprint, bytes], bool]) -> None:
         self._index: dict[str, dict[str, list[str]]] = {}
+        self._confirms = confirms
 
     def _names(self, root: str) -> dict[str, list[str]]:
         if root not in self._index:
@@ -105,18 +97,17 @@ class MediaFinder:
                 continue
             tried.append(os.path.join(root, "**", media.file_name))
             for hit in self._names(root).get(media.file_name.lower(), []):
-                if self._confirmed(hit, media.size_bytes, media.crc16):
+                if self._confirmed(hit, media):
                     return hit, tuple(tried)
         return None, tuple(tried)
 
-    @staticmethod
-    def _confirmed(path: str, size: int | None, crc: int | None) -> bool:
+    def _confirmed(self, path: str, media: MediaRef) -> bool:
         try:
-            if size and os.path.getsize(path) != size:
+            if media.size_bytes and os.path.getsize(path) != media.size_bytes:
                 return False
-            if crc is not None and size:
+            if media.fingerprint is not None:
                 with open(path, "rb") as f:
-                    return live_crc16(f.read(16384)) == crc
+                    return self._confirms(media.fingerprint, f.read(media.fingerprint.head_bytes))
         except OSError:
             return False
         return True
@@ -135,7 +126,7 @@ class ClipMedia:
 
 
 def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[ClipMedia]:
-    finder = finder or MediaFinder()
+    finder = finder or MediaFinder(parsers.by_name(session.format).confirms)
     out: list[ClipMedia] = []
     probed: dict[str, AudioInfo | AudioError] = {}
     for clip in session.clips:
@@ -371,13 +362,13 @@ def verify(loaded: Loaded, edits: Sequence[Edit], out: bytes) -> None:
         again, _ = loaded.fmt.parse(out, loaded.path)
     except GainstagerError as exc:
         raise WriteError(f"{loaded.path}: the written session does not parse again ({exc}); nothing written") from exc
-    expected = expected_session(loaded.session, edits)
-    problems = _differences(expected, again)
+    problems = differences(expected_session(loaded.session, edits), again, loaded.fmt.quantize)
     if problems:
         raise WriteError(f"{loaded.path}: verification failed, {problems[0]}; nothing written")
 
 
 def expected_session(session: Session, edits: Sequence[Edit]) -> Session:
+    """`session` with `edits` applied to the model, as planned (before the format clamps and rounds)."""
     clips = {c.clip_id: c for c in session.clips}
     tracks = {t.track_id: t for t in (*session.tracks, session.master)}
     for e in edits:
@@ -396,11 +387,13 @@ def expected_session(session: Session, edits: Sequence[Edit]) -> Session:
     )
 
 
-_GAIN_FIELDS = {"gain_db", "fader_db", "envelope_max_db"}
-_TOLERANCE_DB = 0.01  # written numbers are rounded (REAPER item gains to 6 decimals)
+# The model fields an edit writes, and the field of the edit that writes each.
+_EDITED = {"gain_db": EditField.CLIP_GAIN, "fader_db": EditField.FADER, "envelope_max_db": EditField.FADER_ENVELOPE}
 
 
-def _differences(expected: Session, actual: Session) -> list[str]:
+def differences(expected: Session, actual: Session, quantize: Callable[[EditField, float], float]) -> list[str]:
+    """How `actual` differs from `expected`: edited values are compared as the format writes them
+    (`quantize`, exactly), every other field for equality."""
     problems: list[str] = []
     if (len(expected.clips), len(expected.tracks)) != (len(actual.clips), len(actual.tracks)):
         return ["the number of clips or tracks changed"]
@@ -412,21 +405,13 @@ def _differences(expected: Session, actual: Session) -> list[str]:
     for want, got in pairs:
         for f in dataclasses.fields(want):
             a, b = getattr(want, f.name), getattr(got, f.name)
-            if f.name in _GAIN_FIELDS:
-                if not _close_db(a, b, got):
+            edited = _EDITED.get(f.name)
+            if edited is not None:
+                if quantize(edited, a) != quantize(edited, b):
                     problems.append(f"{f.name} of {_ident(want)} is {b:.3f} dB, planned {a:.3f} dB")
             elif a != b:
                 problems.append(f"{f.name} of {_ident(want)} changed ({a!r} -> {b!r})")
     return problems
-
-
-def _close_db(a: float, b: float, obj: Clip | Track) -> bool:
-    if math.isinf(a) or math.isinf(b):
-        return a == b or (math.isinf(a) and b < -100) or (math.isinf(b) and a < -100)
-    low = getattr(obj, "fader_min_db", getattr(obj, "gain_min_db", -math.inf))
-    if math.isfinite(low) and a < low:  # clamped by the writer to the DAW's range
-        a = low
-    return abs(a - b) <= _TOLERANCE_DB or (a < -60 and b < -60)
 
 
 def _ident(obj: Clip | Track) -> str:

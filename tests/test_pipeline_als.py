@@ -27,6 +27,7 @@ from fixtures.rpp_factory import TrackSpec as RppTrack
 from gainstager import pipeline, render
 from gainstager.audio import write
 from gainstager.model import Automation, ClipStatus, Session
+from gainstager.parsers import als
 from gainstager.plan import Faders, Per, Policy
 from tests.als_factory import ClipSpec, TrackSpec, make_set
 from tests.conftest import assert_refused, cli
@@ -75,7 +76,7 @@ def clip(project: Path, name: str, start_beat: float, beats: float, **kw: Any) -
     path = samples(project) / name
     spec = ClipSpec(float(start_beat), float(start_beat + beats), file_name=name, loop_end=float(beats))
     if path.is_file():
-        spec = replace(spec, file_size=path.stat().st_size, crc=pipeline.live_crc16(path.read_bytes()[:16384]))
+        spec = replace(spec, file_size=path.stat().st_size, crc=als.live_crc16(path.read_bytes()))
     return replace(spec, **kw)
 
 

@@ -72,7 +72,7 @@ def test_peak_ceiling_binds() -> None:
 
 def test_boost_cap_and_clip_range() -> None:
     t = Track("t0", "Room", TrackKind.AUDIO)
-    s = session((t, [clip("a", "t0", gain_db=10.0)]))
+    s = session((t, [dataclasses.replace(clip("a", "t0", gain_db=10.0), gain_max_db=24.0)]))
     lv = {"a": levels(-60, -50)}
     ranged = plan(s, lv, lv | {"t0": lv["a"]}, Policy(max_boost_db=30.0, peak_ceiling_db=0.0, faders=Faders.UNITY))
     assert ranged.clips["a"].new_gain_db == pytest.approx(24.0)  # the DAW's +24 dB binds before a +30 cap

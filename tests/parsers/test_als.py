@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gainstager.errors import FormatError, WriteError
-from gainstager.model import Automation, ClipStatus, Edit, EditField, Session, TrackKind
+from gainstager.model import Automation, ClipStatus, Edit, EditField, Fingerprint, Session, TrackKind
 from gainstager.parsers import als
 from gainstager.units import db_to_gain, gain_to_db
 from tests.als_factory import ClipSpec, TrackSpec, make_set
@@ -131,7 +131,7 @@ def test_pyableton_tempo_map_matches_live_warp_markers() -> None:
     assert seg.duration_s == pytest.approx(tempo.seconds(448), abs=1e-9)
     assert second.timeline_start_s == pytest.approx(tempo.seconds(448), abs=1e-9)
     assert first.media is not None and first.media.file_name == "Uncalled-For the Eternal Rest.mp3"
-    assert first.media.size_bytes == 4968424 and first.media.crc16 == 45311
+    assert first.media.size_bytes == 4968424 and first.media.fingerprint == Fingerprint(16384, 45311)
     assert b"<MainTrack" in _xml(data) and session.master.name == "Main"
     # every warp marker Live wrote on the first clip (BeatTime 0 … 448, 16ths through the ramp) sits where
     # the exact integral puts it
@@ -486,7 +486,7 @@ def test_synthetic_media_candidates(version: int) -> None:
     assert "/music/Samples/Imported/loop.wav" in media.candidate_paths
     assert media.candidate_paths[-1].endswith("/Users/me/Music/Song Project/Samples/Imported/loop.wav")
     assert media.search_roots == ("/music/Song Project", "/music")
-    assert (media.size_bytes, media.crc16) == (176444, 4321)
+    assert (media.size_bytes, media.fingerprint) == (176444, Fingerprint(16384, 4321))
     take = clips["track:10/clip:1"].media
     assert take is not None and take.candidate_paths[0] == "/music/Recordings/take.wav"
 
