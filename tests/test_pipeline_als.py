@@ -1,7 +1,7 @@
 """End to end on generated Ableton Live sets (Live 9, 10, 11, 12) with generated audio of known level.
 
 Each test writes audio at exact levels into a Live project folder (``Song Project/Samples/Imported`` beside an
-``Ableton Project Info`` folder, as Live lays projects out), builds a set with tests.als_factory, runs the real
+``Ableton Project Info`` folder, as Live lays projects out), builds a set with fixtures.als_factory, runs the real
 pipeline (or the real CLI), then reads and measures the written set again and checks the outcome in dB.
 
 Timing conventions of the factory: a warped clip's default warp markers are (beat 0, 0 s) and (beat 4, 2 s), a
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fixtures.als_factory import ClipSpec, TrackSpec, make_set
 from fixtures.rpp_factory import ItemSpec, make_project
 from fixtures.rpp_factory import TrackSpec as RppTrack
 from gainstager import pipeline, render
@@ -29,7 +30,6 @@ from gainstager.audio import write
 from gainstager.model import Automation, ClipStatus, Session
 from gainstager.parsers import als
 from gainstager.plan import Faders, Per, Policy
-from tests.als_factory import ClipSpec, TrackSpec, make_set
 from tests.conftest import assert_refused, cli
 
 VERSIONS = (9, 10, 11, 12)

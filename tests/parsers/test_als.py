@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fixtures.als_factory import ClipSpec, TrackSpec, make_set
 from gainstager.errors import FormatError, WriteError
 from gainstager.model import Automation, ClipStatus, Edit, EditField, Fingerprint, Session, TrackKind
 from gainstager.parsers import als
 from gainstager.units import db_to_gain, gain_to_db
-from tests.als_factory import ClipSpec, TrackSpec, make_set
 from tests.conftest import CORPUS, corpus_params
 
 ALS = CORPUS / "als"
