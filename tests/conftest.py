@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from gainstager import parsers
+from gainstager.model import Session
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -28,6 +34,17 @@ def corpus_params(kind: str) -> list[object]:
     if not files:
         return [pytest.param(None, marks=pytest.mark.skip(reason=f"{CORPUS / kind} not present"))]
     return [pytest.param(p, id=p.name) for p in files]
+
+
+@cache
+def parsed(path: Path) -> tuple[bytes, Session, Any, float]:
+    """(bytes, session, document, parse seconds) of a corpus file, parsed once per test run: the parser tests
+    and the conformance suite share it (the largest Live set is 27 MB of XML)."""
+    data = path.read_bytes()
+    fmt = parsers.detect(data, str(path))
+    t0 = time.perf_counter()
+    session, document = fmt.parse(data, str(path))
+    return data, session, document, time.perf_counter() - t0
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
