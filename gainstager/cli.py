@@ -220,6 +220,7 @@ def apply(
     if output and in_place:
         _err("use either -o/--output or --in-place, not both")
         raise typer.Exit(EXIT_USAGE)
+    from . import output as output_
     from . import pipeline, report
 
     def go() -> int:
@@ -227,7 +228,7 @@ def apply(
         progress = _Progress()
         a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
         progress.done()
-        written = pipeline.write(a, output=output, in_place=in_place, dry_run=dry_run)
+        written = output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
         _emit(
             report.analysis_json(a, written, dry_run=dry_run),
             as_json,
@@ -244,14 +245,14 @@ _WORKER_CACHE: pipeline.LevelCache | None = None
 
 def _batch_one(path: str, policy: Policy, dry_run: bool) -> dict[str, Any]:
     """One session of a batch, in a worker process: never raises, returns a summary."""
-    from . import pipeline, report
+    from . import output, pipeline, report
 
     global _WORKER_CACHE
     if _WORKER_CACHE is None:
         _WORKER_CACHE = pipeline.LevelCache()
     try:
         a = pipeline.analyze(pipeline.load(path), policy, cache=_WORKER_CACHE)
-        written = pipeline.write(a, dry_run=dry_run, skip_unchanged=True)
+        written = output.write(a, dry_run=dry_run, skip_unchanged=True)
         doc = report.analysis_json(a, written, dry_run=dry_run)
         return {"path": path, "ok": True, "error": None, "skipped_clips": _skipped(a), "report": doc}
     except GainstagerError as exc:
@@ -310,11 +311,11 @@ def batch(
     """Gain-stage every session under PATHS in parallel, each written beside its original as
     NAME.gainstaged.EXT. A failing session never stops the others; unchanged sessions are not rewritten.
     Exit 1 if any session failed."""
-    from . import pipeline
+    from . import batch as batch_
 
     def go() -> int:
         policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
-        found = list(pipeline.find_sessions(paths))
+        found = list(batch_.find_sessions(paths))
         missing = [p for p in paths if not os.path.exists(p)]
         for p in missing:
             _err(f"{p}: no such file or folder")

@@ -29,7 +29,8 @@ from .plan import METER_FIELD, Bound
 from .units import finite_or_none
 
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
-    from .pipeline import Analysis, WriteResult
+    from .output import WriteResult
+    from .pipeline import Analysis
 
 
 def levels_json(levels: Levels | None) -> dict[str, float | None] | None:

@@ -25,7 +25,7 @@ import pytest
 from fixtures.als_factory import ClipSpec, TrackSpec, make_set
 from fixtures.rpp_factory import ItemSpec, make_project
 from fixtures.rpp_factory import TrackSpec as RppTrack
-from gainstager import pipeline, render
+from gainstager import output, pipeline, render
 from gainstager.audio import write
 from gainstager.model import Automation, ClipStatus, Session
 from gainstager.parsers import als
@@ -106,7 +106,7 @@ def live_set(
 def stage(path: Path, policy: Policy | None = None) -> tuple[pipeline.Analysis, Path]:
     a = pipeline.analyze(pipeline.load(str(path)), policy or Policy())
     out = path.with_name(f"{path.stem}.staged.als")
-    pipeline.write(a, output=str(out))
+    output.write(a, output=str(out))
     return a, out
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
-from gainstager import pipeline, render
+from gainstager import output, pipeline, render
 from gainstager.audio import write
 from gainstager.model import ClipStatus, Levels
 from gainstager.plan import Faders, Per, Policy
@@ -53,7 +53,7 @@ def project(tmp_path: Path, tracks: list[TrackSpec], **kw: object) -> Path:
 def stage(path: Path, policy: Policy | None = None, out: Path | None = None) -> tuple[pipeline.Analysis, Path]:
     a = pipeline.analyze(pipeline.load(str(path)), policy or Policy())
     target = out or path.with_name("staged.rpp")
-    pipeline.write(a, output=str(target))
+    output.write(a, output=str(target))
     return a, target
 
 

@@ -1,0 +1,113 @@
+"""Output: the new session's bytes, verified, written atomically beside (or over) the original.
+
+`render_output` has the format splice the edits and checks the result by re-parsing it (`verify`); `write`
+picks the target (default NAME.gainstaged.EXT beside the input), keeps a backup when replacing the input, and
+writes through `write_atomic` (a temporary file beside the target, read back and checked, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import GainstagerError, WriteError
+from .model import Edit
+from .pipeline import Analysis, Loaded
+from .verify import differences, expected_session
+
+
+def default_output(path: str) -> str:
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.gainstaged{p.suffix}"))
+
+
+def render_output(analysis: Analysis) -> bytes:
+    """The new session's bytes, verified: re-parsed, only the planned values changed."""
+    loaded = analysis.loaded
+    out = loaded.fmt.apply(loaded.document, analysis.edits)
+    if not analysis.edits and out != loaded.data:
+        raise WriteError(f"{loaded.path}: writer changed bytes although no edit was planned; nothing written")
+    verify(loaded, analysis.edits, out)
+    return out
+
+
+def verify(loaded: Loaded, edits: Sequence[Edit], out: bytes) -> None:
+    """Re-parse `out` and check that it is the input session with exactly `edits` applied."""
+    try:
+        again, _ = loaded.fmt.parse(out, loaded.path)
+    except GainstagerError as exc:
+        raise WriteError(f"{loaded.path}: the written session does not parse again ({exc}); nothing written") from exc
+    problems = differences(expected_session(loaded.session, edits), again, loaded.fmt.quantize)
+    if problems:
+        raise WriteError(f"{loaded.path}: verification failed, {problems[0]}; nothing written")
+
+
+def write_atomic(path: str, data: bytes, *, check: Callable[[bytes], None] | None = None) -> None:
+    """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".gainstager-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        with open(tmp, "rb") as f:
+            back = f.read()
+        if back != data:
+            raise WriteError(f"{path}: the temporary file read back differently; nothing written")
+        if check is not None:
+            check(back)
+        if os.path.exists(path):
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); nothing written") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    output: str | None  # None for a dry run or an unchanged session in a batch
+    backup: str | None = None
+    changed: bool = False
+
+
+def write(
+    analysis: Analysis,
+    *,
+    output: str | None = None,
+    in_place: bool = False,
+    dry_run: bool = False,
+    skip_unchanged: bool = False,
+) -> WriteResult:
+    loaded = analysis.loaded
+    data = render_output(analysis)
+    changed = data != loaded.data
+    if dry_run or (skip_unchanged and not changed):
+        return WriteResult(None, None, changed)
+    target = loaded.path if in_place else output or default_output(loaded.path)
+    if os.path.abspath(target) == os.path.abspath(loaded.path) and not in_place:
+        raise WriteError(f"{target}: refusing to overwrite the input; use --in-place (a backup is kept)")
+    backup = None
+    if in_place and changed:
+        backup = _backup_name(loaded.path)
+        write_atomic(backup, loaded.data)
+
+    def check(back: bytes) -> None:
+        verify(loaded, analysis.edits, back)
+
+    write_atomic(target, data, check=check)
+    return WriteResult(target, backup, changed)
+
+
+def _backup_name(path: str) -> str:
+    candidate, n = f"{path}.bak", 1
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{path}.bak{n}"
+    return candidate
