@@ -11,7 +11,7 @@ Change a value with `dataclasses.replace`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 from .units import NEG_INF
@@ -225,16 +225,8 @@ class Levels:
     duration_s: float = 0.0
 
 
-LEVEL_KEYS: tuple[str, ...] = (
-    "sample_peak_dbfs",
-    "true_peak_dbtp",
-    "rms_dbfs",
-    "gated_rms_dbfs",
-    "integrated_lufs",
-    "momentary_max_lufs",
-    "short_term_max_lufs",
-    "loudness_range_lu",
-)
+# The level fields the meters report (all but the duration), in the order reports show them.
+LEVEL_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Levels) if f.name != "duration_s")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,31 @@
 """Verification, pure: what the session must read after the edits, and how a re-read differs from it.
 
 `expected_session` applies edits to the model (session + edits -> expected session); `differences` compares a
-re-parsed session with it, edited values as the format writes them (its `quantize`), exactly. No I/O.
+re-parsed session with it, edited values as the format writes them (its `quantize`), exactly; `verify` does
+both for the bytes about to be written. No I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from .errors import GainstagerError, WriteError
 from .model import Clip, Edit, EditField, Session, Track
+from .parsers import SessionFormat
+
+
+def verify(fmt: SessionFormat[Any], session: Session, edits: Sequence[Edit], out: bytes) -> None:
+    """Re-parse `out` (the bytes written for `session`) and check that it is `session` with exactly `edits`
+    applied; `WriteError` naming the first difference otherwise."""
+    try:
+        again, _ = fmt.parse(out, session.path)
+    except GainstagerError as exc:
+        raise WriteError(f"{session.path}: the written session does not parse again ({exc}); nothing written") from exc
+    problems = differences(expected_session(session, edits), again, fmt.quantize)
+    if problems:
+        raise WriteError(f"{session.path}: verification failed, {problems[0]}; nothing written")
 
 
 def expected_session(session: Session, edits: Sequence[Edit]) -> Session:

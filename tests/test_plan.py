@@ -74,11 +74,11 @@ def test_boost_cap_and_clip_range() -> None:
     t = Track("t0", "Room", TrackKind.AUDIO)
     s = session((t, [dataclasses.replace(clip("a", "t0", gain_db=10.0), gain_max_db=24.0)]))
     lv = {"a": levels(-60, -50)}
-    ranged = plan(s, lv, lv | {"t0": lv["a"]}, Policy(max_boost_db=30.0, peak_ceiling_db=0.0, faders=Faders.UNITY))
+    ranged = plan(s, lv, lv | {"t0": lv["a"]}, Policy(max_boost_db=30.0, peak_ceiling_dbtp=0.0, faders=Faders.UNITY))
     assert ranged.clips["a"].new_gain_db == pytest.approx(24.0)  # the DAW's +24 dB binds before a +30 cap
     assert ranged.clips["a"].bound_by == Bound.RANGE
     s2 = session((t, [clip("a", "t0")]))
-    capped2 = plan(s2, lv, lv | {"t0": lv["a"]}, Policy(max_boost_db=20.0, peak_ceiling_db=0.0, faders=Faders.UNITY))
+    capped2 = plan(s2, lv, lv | {"t0": lv["a"]}, Policy(max_boost_db=20.0, peak_ceiling_dbtp=0.0, faders=Faders.UNITY))
     assert capped2.clips["a"].new_gain_db == pytest.approx(20.0)
     assert capped2.clips["a"].bound_by == Bound.BOOST_CAP
 
@@ -151,7 +151,8 @@ def test_silent_clip_untouched() -> None:
 
 
 @pytest.mark.parametrize(
-    "field,value", [("target_db", 3.0), ("peak_ceiling_db", math.nan), ("headroom_db", -100.0), ("max_boost_db", -1.0)]
+    "field,value",
+    [("target_db", 3.0), ("peak_ceiling_dbtp", math.nan), ("headroom_dbfs", -100.0), ("max_boost_db", -1.0)],
 )
 def test_policy_ranges_are_enforced(field: str, value: float) -> None:
     with pytest.raises(PlanError, match="expected"):
@@ -164,7 +165,7 @@ def test_planning_the_result_again_changes_nothing(rms: float, gain: float, fade
     c = clip("a", "t0", gain)
     s = session((t, [c]))
     lv = levels(rms, rms + 8)
-    policy = Policy(faders=faders, peak_ceiling_db=0.0)
+    policy = Policy(faders=faders, peak_ceiling_dbtp=0.0)
     first = plan(s, {"a": lv}, {"t0": lv}, policy)
     change = first.clips["a"].new_gain_db - gain
     s2 = dataclasses.replace(
