@@ -47,6 +47,16 @@ def parsed(path: Path) -> tuple[bytes, Session, Any, float]:
     return data, session, document, time.perf_counter() - t0
 
 
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command line in this process (typer's CliRunner): exit code, stdout and stderr as `cli` gives."""
+    from typer.testing import CliRunner
+
+    from gainstager.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a new process, as a user would."""
     return subprocess.run(

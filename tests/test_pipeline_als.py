@@ -30,7 +30,7 @@ from gainstager.audio import write
 from gainstager.model import Automation, ClipStatus, Session
 from gainstager.parsers import als
 from gainstager.plan import Faders, Per, Policy
-from tests.conftest import assert_refused, cli
+from tests.conftest import assert_refused, cli, invoke
 
 VERSIONS = (9, 10, 11, 12)
 EDITABLE = ("SampleVolume", "Manual", "FloatEvent")
@@ -595,7 +595,7 @@ def test_only_missing_clips_writes_the_set_unchanged(tmp_path: Path, version: in
 def test_cli_batch_leaves_an_unchanged_live_set_alone(tmp_path: Path) -> None:
     project = live_project(tmp_path)
     live_set(project, 11, [TrackSpec(10, "Gone", clips=(clip(project, "gone.wav", 0, 4),))])
-    proc = cli("batch", str(tmp_path), "--json", "-j", "1")
+    proc = invoke("batch", str(tmp_path), "--json", "-j", "1")
     assert proc.returncode == 0, proc.stderr
     (session,) = json.loads(proc.stdout)["sessions"]
     assert session["ok"] and session["report"]["clips"][0]["status"] == "missing"

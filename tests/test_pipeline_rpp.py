@@ -17,7 +17,7 @@ from gainstager import output, pipeline, render
 from gainstager.audio import write
 from gainstager.model import ClipStatus, Levels
 from gainstager.plan import Faders, Per, Policy
-from tests.conftest import assert_refused, cli
+from tests.conftest import assert_refused, cli, invoke
 
 RATE = 48000
 
@@ -245,7 +245,7 @@ def test_volume_envelopes(tmp_path: Path) -> None:
 
 
 def test_cli_apply_json_and_default_output(three_tracks: Path) -> None:
-    proc = cli("apply", str(three_tracks), "--json")
+    proc = invoke("apply", str(three_tracks), "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["schema"] == 1 and doc["session"]["format"] == "rpp"
@@ -268,14 +268,14 @@ def test_cli_apply_json_and_default_output(three_tracks: Path) -> None:
 
 def test_cli_in_place_keeps_a_backup_and_dry_run_writes_nothing(three_tracks: Path) -> None:
     original = three_tracks.read_bytes()
-    proc = cli("apply", str(three_tracks), "--dry-run")
+    proc = invoke("apply", str(three_tracks), "--dry-run")
     assert proc.returncode == 0 and "dry run" in proc.stdout
     assert sorted(p.name for p in three_tracks.parent.iterdir()) == ["media", "song.rpp"]
-    proc = cli("apply", str(three_tracks), "--in-place")
+    proc = invoke("apply", str(three_tracks), "--in-place")
     assert proc.returncode == 0, proc.stderr
     assert three_tracks.with_name("song.rpp.bak").read_bytes() == original
     assert three_tracks.read_bytes() != original
-    proc = cli("apply", str(three_tracks), "-o", str(three_tracks))
+    proc = invoke("apply", str(three_tracks), "-o", str(three_tracks))
     assert proc.returncode == 1 and "--in-place" in proc.stderr
 
 
@@ -294,9 +294,9 @@ def test_cli_bad_input_one_line_no_traceback_nothing_written(tmp_path: Path, con
 
 
 def test_cli_usage_errors_exit_2(three_tracks: Path) -> None:
-    proc = cli("apply", str(three_tracks), "--target", "+5")
+    proc = invoke("apply", str(three_tracks), "--target", "+5")
     assert proc.returncode == 2 and "expected -60 to 0 dB" in proc.stderr
-    proc = cli("apply", str(three_tracks), "--per", "song")
+    proc = invoke("apply", str(three_tracks), "--per", "song")
     assert proc.returncode == 2
 
 
@@ -305,7 +305,7 @@ def test_cli_batch_continues_past_failures(tmp_path: Path, three_tracks: Path) -
     other.parent.mkdir()
     other.write_bytes(make_project([TrackSpec("X", [ItemSpec("missing.wav")])]))  # nothing to change
     (tmp_path / "b" / "junk.rpp").write_bytes(b"<REAPER_PROJECT\n<TRACK\n")
-    proc = cli("batch", str(tmp_path), "--json")
+    proc = invoke("batch", str(tmp_path), "--json")
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
     result = {Path(s["path"]).name: s for s in doc["sessions"]}
