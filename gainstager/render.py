@@ -23,12 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import AudioInfo, AudioReader, FloatArray
+from .audio import BLOCK_FRAMES, AudioInfo, AudioReader, FloatArray
 from .meters import Meter
 from .model import Automation, ChannelMode, Clip, Levels, Session, Track
 from .units import db_to_gain, gain_to_db
 
-BLOCK_FRAMES = 1 << 16
 _EPS = 1e-7  # frames; absorbs float error so that frame k of a rate-1 clip reads source frame k
 
 
