@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import re
 import subprocess
 import sys
 import time
@@ -18,6 +20,28 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus"
 EBU = SHARED / "ebu"
+
+
+# What every changed line of a written session starts with (after its indentation), per format.
+EDITABLE = {
+    "rpp": (b"VOLPAN ", b"TAKEVOLPAN ", b"MASTER_VOLUME ", b"PT "),
+    "als": (b"<SampleVolume ", b"<Manual ", b"<FloatEvent "),
+}
+_NUMBER = re.compile(rb"-?\d+(?:\.\d+)?")  # no exponent: a number written in exponent form fails the check
+
+
+def assert_local(fmt: str, before: bytes, after: bytes) -> list[tuple[bytes, bytes]]:
+    """Only numbers changed, only on lines of editable values; line count, EOLs and indentation kept (a gzip
+    container is opened first). The changed lines, (old, new)."""
+    if before[:2] == b"\x1f\x8b":
+        before, after = gzip.decompress(before), gzip.decompress(after)
+    old, new = before.split(b"\n"), after.split(b"\n")
+    assert len(old) == len(new)
+    changed = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+    for a, b in changed:
+        assert _NUMBER.sub(b"#", a) == _NUMBER.sub(b"#", b), (a, b)
+        assert b.lstrip().startswith(EDITABLE[fmt]), b
+    return changed
 
 
 def corpus_files(kind: str) -> list[Path]:
