@@ -25,7 +25,7 @@ from .errors import GainstagerError
 from .plan import Policy
 from .schema import SCHEMA_VERSION
 
-# The session pipeline (parsers, renderer), the report (which imports the pipeline) and the process pool are
+# The session pipeline (parsers and lxml, the renderer), the batch with its process pool and the reports are
 # imported inside the commands that use them, so that `gainstager measure` and `--help` start quickly.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SKIPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

@@ -93,7 +93,7 @@ class LevelCache:
             c.fade_in_s,
             c.fade_out_s,
             c.channel_mode,
-            render.clip_gain(c),
+            render.clip_gain_linear(c),
         )
         if key not in self._levels:
             self._levels[key] = render.measure_clip(playable, pool)

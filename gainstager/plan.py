@@ -5,7 +5,7 @@ level to the target, unless the true peak would pass the ceiling (then the ceili
 pass the cap, or the DAW's range for that stage would be left. With ``faders="keep"`` each fader moves
 opposite to its track's clip-gain change, so the pre-FX mix is unchanged; with ``faders="unity"`` faders go
 to 0 dB. Finally, if the predicted master peak is above the headroom, every track feeding the master
-directly comes down by the same amount (`headroom_edits`, applied by the pipeline after it has rendered
+directly comes down by the same amount (`with_headroom`, applied by the pipeline after it has rendered
 the predicted master).
 
 Planning the output again gives no edits: changes smaller than `EPSILON_DB` are not made.

@@ -98,7 +98,7 @@ def _map_channels(x: FloatArray, mode: ChannelMode) -> FloatArray:
     return right
 
 
-def clip_gain(clip: Clip, gain_db: float | None = None) -> float:
+def clip_gain_linear(clip: Clip, gain_db: float | None = None) -> float:
     """Linear gain a clip plays at: the written stage (or `gain_db` in its place) times the fixed stages."""
     stage_db = clip.gain_db if gain_db is None else gain_db
     gain = db_to_gain(stage_db) * db_to_gain(clip.fixed_gain_db)
@@ -199,7 +199,7 @@ def measure_clip(p: Playable, pool: ReaderPool, gain_db: float | None = None) ->
     start = p.clip.timeline_start_s
     total = max(round((p.clip.timeline_end_s - start) * rate), 0)
     meter = Meter(rate, p.out_channels)
-    gain = clip_gain(p.clip, gain_db)
+    gain = clip_gain_linear(p.clip, gain_db)
     done = 0
     while done < total:
         count = min(BLOCK_FRAMES, total - done)
@@ -294,17 +294,19 @@ def mix(
     width = {k: 1 if all(p.out_channels == 1 for p in ps) else 2 for k, ps in by_track.items()}
     track_meters = {k: Meter(rate, width[k], true_peak=k in overlapping) for k in by_track if meter_tracks}
     master_peak = 0.0  # the prediction is a sample peak
-    gains = {
-        p.clip.clip_id: clip_gain(p.clip, clip_gain_db.get(p.clip.clip_id)) for ps in by_track.values() for p in ps
+    gains_linear = {
+        p.clip.clip_id: clip_gain_linear(p.clip, clip_gain_db.get(p.clip.clip_id))
+        for ps in by_track.values()
+        for p in ps
     }
-    post = {
+    post_fader_linear = {
         t.track_id: (
             np.array(pan_gains(t.pan, session.pan_law_db)) * db_to_gain(fader_db.get(t.track_id, playing_fader_db(t)))
         ).astype(np.float32)
         for t in tracks
     }
     track_ids = {t.track_id for t in tracks}
-    master_gain = db_to_gain(fader_db.get(session.master.track_id, playing_fader_db(session.master)))
+    master_gain_linear = db_to_gain(fader_db.get(session.master.track_id, playing_fader_db(session.master)))
     done = 0
     while done < total:
         count = min(BLOCK_FRAMES, total - done)
@@ -313,12 +315,13 @@ def mix(
         master = np.zeros((count, 2), dtype=np.float32)
         for t in order:
             out = _render_track(
-                t.track_id, by_track, spans, reach, width, pool, gains, t0, t1, done, count, rate, track_meters
+                t.track_id, by_track, spans, reach, width, pool, gains_linear, t0, t1, done, count, rate, track_meters
             )
-            out = None if out is None else out * post[t.track_id]
+            out = None if out is None else out * post_fader_linear[t.track_id]
             children = bus.pop(t.track_id, None)
             if children is not None:
-                out = children * post[t.track_id] if out is None else out + children * post[t.track_id]
+                post = post_fader_linear[t.track_id]
+                out = children * post if out is None else out + children * post
             if out is None or t.track_id not in audible:
                 continue
             if t.parent_id and t.parent_id in track_ids:
@@ -328,7 +331,7 @@ def mix(
                     bus[t.parent_id] = out
             else:
                 master += out
-        master_peak = max(master_peak, float(np.abs(master).max(initial=0.0)) * master_gain)
+        master_peak = max(master_peak, float(np.abs(master).max(initial=0.0)) * master_gain_linear)
         done += count
         if progress is not None:
             progress(done / total)
@@ -342,7 +345,7 @@ def _render_track(
     reach: Mapping[str, np.ndarray],
     width: Mapping[str, int],
     pool: ReaderPool,
-    gains: Mapping[str, float],
+    gains_linear: Mapping[str, float],
     t0: float,
     t1: float,
     done: int,
@@ -362,7 +365,7 @@ def _render_track(
     for p in clips[first_clip:last_clip]:
         if p.clip.timeline_end_s <= t0:
             continue
-        x = render_clip(p, pool.get(p.path), t0, count, rate, gains[p.clip.clip_id])
+        x = render_clip(p, pool.get(p.path), t0, count, rate, gains_linear[p.clip.clip_id])
         if own is None:
             own = np.zeros((count, width[track_id]), dtype=np.float32)
         own += x[:, : own.shape[1]]  # a mono clip on a stereo track plays on both sides
