@@ -16,7 +16,7 @@ import sys
 import time
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -24,6 +24,10 @@ from . import __version__
 from .errors import GainstagerError
 from .plan import Policy
 from .schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from .output import WriteResult
+    from .pipeline import Analysis
 
 # The session pipeline (parsers and lxml, the renderer), the batch with its process pool and the reports are
 # imported inside the commands that use them, so that `gainstager measure` and `--help` start quickly.
@@ -151,6 +155,26 @@ def _emit(doc: Any, as_json: bool, text: str) -> None:
 
 # ---------------------------------------------------------------- commands
 
+
+def _one_session(
+    path: str,
+    policy: Policy,
+    as_json: bool,
+    strict: bool,
+    write: Callable[[Analysis], WriteResult] | None = None,
+    *,
+    dry_run: bool = False,
+) -> int:
+    """analyze (no `write`) or apply one session, print its report; the exit code."""
+    from . import pipeline, report
+
+    progress = _Progress()
+    a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
+    progress.done()
+    r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
+    _emit(report.session_json(r), as_json, report.session_text(r))
+    return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
+
 SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
 
 
@@ -158,17 +182,7 @@ SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
 @policy_options
 def analyze(session: SessionArg, policy: Policy, as_json: JsonOpt = False, strict: StrictOpt = False) -> None:
     """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes nothing."""
-    from . import pipeline, report
-
-    def go() -> int:
-        progress = _Progress()
-        a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
-        progress.done()
-        r = report.session_report(a)
-        _emit(report.session_json(r), as_json, report.session_text(r))
-        return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
-
-    raise typer.Exit(_run(go))
+    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict)))
 
 
 @app.command()
@@ -198,18 +212,11 @@ def apply(
         _err("use either -o/--output or --in-place, not both")
         raise typer.Exit(EXIT_USAGE)
     from . import output as output_
-    from . import pipeline, report
 
-    def go() -> int:
-        progress = _Progress()
-        a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
-        progress.done()
-        written = output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
-        r = report.session_report(a, written, dry_run=dry_run)
-        _emit(report.session_json(r), as_json, report.session_text(r))
-        return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
+    def write(a: Analysis) -> WriteResult:
+        return output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
 
-    raise typer.Exit(_run(go))
+    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, write, dry_run=dry_run)))
 
 
 @app.command()

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from gainstager import parsers
+from gainstager import output, parsers, pipeline, render
 from gainstager.model import Session
+from gainstager.plan import Policy
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -79,6 +80,27 @@ def invoke(*args: str) -> subprocess.CompletedProcess[str]:
 
     result = CliRunner().invoke(app, list(args))
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
+def stage(path: Path, policy: Policy | None = None, out: Path | None = None) -> tuple[pipeline.Analysis, Path]:
+    """Analyze `path` and write the staged session (default NAME.staged.EXT beside it): the analysis and the path."""
+    a = pipeline.analyze(pipeline.load(str(path)), policy or Policy())
+    target = out or path.with_name(f"{path.stem}.staged{path.suffix}")
+    output.write(a, output=str(target))
+    return a, target
+
+
+def again(path: Path, policy: Policy | None = None) -> pipeline.Analysis:
+    return pipeline.analyze(pipeline.load(str(path)), policy or Policy())
+
+
+def post_fader_rms(a: pipeline.Analysis) -> dict[str, float]:
+    """Each track's rendered pre-fader sum plus the fader that plays (an envelope at its highest point)."""
+    return {
+        t.name: a.track_levels[t.track_id].rms_dbfs + render.playing_fader_db(t)
+        for t in a.session.tracks
+        if t.track_id in a.track_levels
+    }
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

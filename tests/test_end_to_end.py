@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from fixtures.scenario import FORMAT_IDS, FORMATS, Clip, Scenario, Track, build, media_folder
-from gainstager import output, pipeline, render
+from gainstager import pipeline
 from gainstager.audio import write
 from gainstager.model import Automation, ClipStatus, EditField
 from gainstager.plan import Faders, Per, Policy
-from tests.conftest import assert_local
+from tests.conftest import again, assert_local, post_fader_rms, stage
 
 formats = pytest.mark.parametrize(("fmt", "version"), FORMATS, ids=FORMAT_IDS)
 HALF_DB = 20 * math.log10(0.5)
@@ -53,26 +53,6 @@ def bursts(path: Path, seconds: float, rms_dbfs: float, seed: int = 1, rate: int
         x[start : start + hit_len] += rng.standard_normal(hit_len) * np.exp(-np.arange(hit_len) / (0.01 * rate))
     x *= 10 ** (rms_dbfs / 20) / np.sqrt(np.mean(x**2))
     write(str(path), x[:, None].astype(np.float32), rate, subtype="FLOAT")
-
-
-def stage(path: Path, policy: Policy | None = None) -> tuple[pipeline.Analysis, Path]:
-    a = pipeline.analyze(pipeline.load(str(path)), policy or Policy())
-    out = path.with_name(f"staged{path.suffix}")
-    output.write(a, output=str(out))
-    return a, out
-
-
-def again(path: Path, policy: Policy | None = None) -> pipeline.Analysis:
-    return pipeline.analyze(pipeline.load(str(path)), policy or Policy())
-
-
-def post_fader_rms(a: pipeline.Analysis) -> dict[str, float]:
-    """Each track's rendered pre-fader sum plus the fader that plays (an envelope at its highest point)."""
-    return {
-        t.name: a.track_levels[t.track_id].rms_dbfs + render.playing_fader_db(t)
-        for t in a.session.tracks
-        if t.track_id in a.track_levels
-    }
 
 
 def xml_or_text(path: Path) -> bytes:

@@ -26,12 +26,11 @@ import pytest
 from fixtures.als_factory import ClipSpec, TrackSpec, make_set
 from fixtures.rpp_factory import ItemSpec, make_project
 from fixtures.rpp_factory import TrackSpec as RppTrack
-from gainstager import output, pipeline, render
 from gainstager.audio import write
 from gainstager.model import Automation, ClipStatus, Session
 from gainstager.parsers import als
 from gainstager.plan import Policy
-from tests.conftest import assert_refused, cli, invoke
+from tests.conftest import again, assert_refused, cli, invoke, post_fader_rms, stage
 
 VERSIONS = (9, 10, 11, 12)
 EDITABLE = ("SampleVolume", "Manual", "FloatEvent")
@@ -104,28 +103,8 @@ def live_set(
     return path
 
 
-def stage(path: Path, policy: Policy | None = None) -> tuple[pipeline.Analysis, Path]:
-    a = pipeline.analyze(pipeline.load(str(path)), policy or Policy())
-    out = path.with_name(f"{path.stem}.staged.als")
-    output.write(a, output=str(out))
-    return a, out
-
-
-def again(path: Path, policy: Policy | None = None) -> pipeline.Analysis:
-    return pipeline.analyze(pipeline.load(str(path)), policy or Policy())
-
-
 def by_name(session: Session) -> dict[str, str]:
     return {t.name: t.track_id for t in session.tracks}
-
-
-def post_fader_rms(a: pipeline.Analysis) -> dict[str, float]:
-    """Each track's rendered pre-fader sum plus the fader that plays (an envelope at its highest point)."""
-    return {
-        t.name: a.track_levels[t.track_id].rms_dbfs + render.playing_fader_db(t)
-        for t in a.session.tracks
-        if t.track_id in a.track_levels
-    }
 
 
 def xml_of(path: Path) -> bytes:

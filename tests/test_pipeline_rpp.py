@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
-from gainstager import output, pipeline, render
+from gainstager import render
 from gainstager.audio import write
 from gainstager.model import ClipStatus, Levels
-from gainstager.plan import Policy
-from tests.conftest import assert_refused, cli, invoke
+from tests.conftest import again, assert_refused, cli, invoke, stage
 
 RATE = 48000
 
@@ -37,17 +36,6 @@ def project(tmp_path: Path, tracks: list[TrackSpec], **kw: object) -> Path:
     path = tmp_path / "song.rpp"
     path.write_bytes(make_project(ProjectSpec(tracks=tracks, sample_rate_hz=RATE, **kw)))  # type: ignore[arg-type]
     return path
-
-
-def stage(path: Path, policy: Policy | None = None, out: Path | None = None) -> tuple[pipeline.Analysis, Path]:
-    a = pipeline.analyze(pipeline.load(str(path)), policy or Policy())
-    target = out or path.with_name("staged.rpp")
-    output.write(a, output=str(target))
-    return a, target
-
-
-def again(path: Path, policy: Policy | None = None) -> pipeline.Analysis:
-    return pipeline.analyze(pipeline.load(str(path)), policy or Policy())
 
 
 @pytest.fixture
