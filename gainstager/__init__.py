@@ -10,7 +10,7 @@ Layers, each importing only from the ones below it:
     media, verify         finding and probing audio; the pure check of written bytes
     measure               file-level metering (reads audio through `audio`)
     render, plan          timeline rendering of clips and sums; the pure planner
-    meters                (frames, channels) float arrays -> Levels (kweighting, truepeak below it)
+    meters                (frames, channels) float arrays -> Levels (loudness, kweighting, truepeak below it)
     parsers.*             bytes <-> session model + document, one module per DAW; never open files
     audio                 the only module that imports soundfile
     model, units, errors
