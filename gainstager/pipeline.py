@@ -23,7 +23,6 @@ from .model import ClipStatus, Edit, Levels, Session
 from .plan import Plan, Policy, headroom_change, plan, with_headroom
 
 MAX_SESSION_BYTES = 1 << 30  # 1 GiB: far above any real session (the largest real Live set is ~40 MB)
-SCHEMA_VERSION = 1
 Progress = Callable[[str, float], None]
 
 
