@@ -21,7 +21,6 @@ from gainstager.units import db_to_gain, gain_to_db
 from tests.conftest import CORPUS, corpus_params, parsed
 
 ALS = CORPUS / "als"
-EDITABLE_TAGS = ("SampleVolume", "Manual", "FloatEvent")
 
 
 def _xml(data: bytes) -> bytes:

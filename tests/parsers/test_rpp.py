@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from pathlib import Path
@@ -21,15 +20,11 @@ from gainstager.model import (
     EditField,
     Segment,
     Session,
-    Track,
     TrackKind,
 )
 from gainstager.parsers import rpp
 from gainstager.units import NEG_INF, db_to_gain
 from tests.conftest import CORPUS
-
-TRUNCATED = "29_tears_dont_fall__project.rpp"
-EDITABLE_LINES = (b"VOLPAN", b"TAKEVOLPAN", b"MASTER_VOLUME")
 
 
 def corpus(prefix: str) -> Path:
@@ -57,22 +52,6 @@ def changed_lines(before: bytes, after: bytes) -> list[tuple[int, bytes, bytes]]
     new = after.splitlines(keepends=True)
     assert len(old) == len(new)
     return [(i + 1, a, b) for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
-
-
-def is_number(token: bytes) -> bool:
-    try:
-        float(token.replace(b",", b"."))
-    except ValueError:
-        return False
-    return True
-
-
-def without_gain(c: Clip) -> Clip:
-    return dataclasses.replace(c, gain_db=0.0)
-
-
-def without_fader(t: Track) -> Track:
-    return dataclasses.replace(t, fader_db=0.0)
 
 
 # --------------------------------------------------------------------------------------------------------
