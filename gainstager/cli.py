@@ -76,6 +76,12 @@ POLICY_OPTIONS: dict[str, tuple[str, str]] = {
         "Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never raised past "
         "it to reach the target (a clip already above it is not raised further).",
     ),
+    "sample_rate_hz": (
+        "--sample-rate",
+        "Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
+        "(default: 48000 for Live sets, which store none; a REAPER project's own SAMPLERATE). A rate the "
+        "REAPER project forces always wins. The report says which rate was used.",
+    ),
 }
 
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import parsers
+from . import parsers, render
 from .audio import AudioInfo, probe
 from .errors import AudioError
 from .model import Clip, ClipStatus, Fingerprint, MediaRef, Session
@@ -90,15 +90,16 @@ def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[C
     out: list[ClipMedia] = []
     probed: dict[str, AudioInfo | AudioError] = {}
     for clip in session.clips:
-        if clip.status != ClipStatus.ACTIVE or clip.media is None:
+        if not render.plays(clip) or clip.media is None:
             out.append(ClipMedia(clip, reason=_status_reason(clip)))
             continue
         path, tried = finder.find(clip)
         if path is None:
             shown = "; ".join(tried[:4]) + (f"; … ({len(tried)} places)" if len(tried) > 4 else "")
+            what = "freeze audio" if clip.status is ClipStatus.FREEZE_RENDER else "media"
             out.append(
                 ClipMedia(clip).skipped(
-                    ClipStatus.MISSING, f"media not found: {clip.media.written_path} (tried {shown})"
+                    ClipStatus.MISSING, f"{what} not found: {clip.media.written_path} (tried {shown})"
                 )
             )
             continue
@@ -111,7 +112,7 @@ def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[C
         if isinstance(info, AudioError):
             out.append(ClipMedia(clip, path).skipped(ClipStatus.UNREADABLE, str(info)))
         else:
-            out.append(ClipMedia(clip, path, info))
+            out.append(ClipMedia(clip, path, info, "" if clip.status is ClipStatus.ACTIVE else _status_reason(clip)))
     return out
 
 
@@ -124,6 +125,7 @@ def _status_reason(clip: Clip) -> str:
         ClipStatus.SESSION_VIEW: "session-view clip, not in the arrangement",
         ClipStatus.TAKE_LANE: "take-lane alternative, not played",
         ClipStatus.ALL_TAKES: "item plays all takes at once",
+        ClipStatus.FREEZE_RENDER: "freeze render: measured and summed, gain not written (unfreeze to change it)",
     }
     if clip.status == ClipStatus.ACTIVE:
         return "no media reference"

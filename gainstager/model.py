@@ -31,6 +31,9 @@ class ClipStatus(StrEnum):
     MISSING = "missing"  # media not found (set by the pipeline)
     UNREADABLE = "unreadable"  # media found but could not be decoded (set by the pipeline)
     SILENT = "silent"  # measured, but silent or too short to measure (set by the pipeline)
+    # The audio a frozen track plays (REAPER's freeze items, Live's FreezeSequencer clips): measured and summed
+    # like an active clip, but its gain is not written: the freeze is re-rendered from the original clips.
+    FREEZE_RENDER = "freeze-render"
 
 
 class TrackKind(StrEnum):
@@ -39,6 +42,15 @@ class TrackKind(StrEnum):
     GROUP = "group"  # Live group track, REAPER folder parent
     RETURN = "return"
     MASTER = "master"
+
+
+class RateSource(StrEnum):
+    """Where the project rate comes from."""
+
+    FORCED = "forced by the project"  # REAPER: SAMPLERATE <rate> 1 (project settings: "Project sample rate")
+    PROJECT = "project setting, not forced"  # REAPER plays at the audio device's rate, often this one
+    OPTION = "--sample-rate"
+    DEFAULT = "default; the session stores none"  # Live sets store no rate
 
 
 class Automation(StrEnum):
@@ -135,6 +147,9 @@ class Clip:
     source_window_length_s: float | None = None
     loop: bool = False
     reverse: bool = False
+    # A rate other than 1 keeps the pitch (REAPER preserve-pitch, Live warp modes but Re-Pitch): time-stretched
+    # at the source's own pitch, instead of resampled (speed and pitch change together).
+    stretch: bool = False
     gain_max_db: float = math.inf  # the range the planner may set `gain_db` in (the parser sets the DAW's)
     gain_min_db: float = NEG_INF
     note: str = ""  # parser remarks the report should show (e.g. "take FX: measured pre-FX")
@@ -172,6 +187,7 @@ class Track:
     fader_max_db: float = math.inf  # the range the planner may set `fader_db` in (the parser sets the DAW's)
     fader_min_db: float = NEG_INF
     note: str = ""
+    sends: int = 0  # active sends from this track to returns or other tracks (not in the master prediction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +199,8 @@ class Session:
     clips: tuple[Clip, ...]
     master: Track
     pan_law_db: float = 0.0  # gain at pan centre relative to hard-panned, e.g. -3.0
-    sample_rate_hz: int = 48000  # the project rate, used for track and master sums
+    sample_rate_hz: int = 48000  # the project rate: clips are measured and tracks summed at it
+    sample_rate_source: RateSource = RateSource.DEFAULT
 
     def track(self, track_id: str) -> Track:
         if track_id == self.master.track_id:

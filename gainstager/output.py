@@ -33,8 +33,12 @@ def render_output(analysis: Analysis) -> bytes:
     return out
 
 
-def write_atomic(path: str, data: bytes, *, check: Callable[[bytes], None] | None = None) -> None:
-    """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place."""
+def write_atomic(
+    path: str, data: bytes, *, check: Callable[[bytes], None] | None = None, mode: int | None = None
+) -> None:
+    """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place and
+    fsync the folder (so the rename survives a crash). The file gets permission bits `mode` (default: those
+    of the file it replaces, if any)."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".gainstager-", suffix=".tmp", dir=folder)
@@ -51,14 +55,31 @@ def write_atomic(path: str, data: bytes, *, check: Callable[[bytes], None] | Non
             raise WriteError(f"{path}: the temporary file read back differently; nothing written")
         if check is not None:
             check(back)
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        if mode is None and os.path.exists(path):
+            mode = os.stat(path).st_mode
+        if mode is not None:
+            os.chmod(tmp, mode & 0o7777)
         os.replace(tmp, path)
+        _fsync_folder(folder)
     except OSError as exc:
         raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); nothing written") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Flush a folder's entries (a rename) to disk; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +106,23 @@ def write(
     if os.path.abspath(target) == os.path.abspath(loaded.path) and not in_place:
         raise WriteError(f"{target}: refusing to overwrite the input; use --in-place (a backup is kept)")
     backup = None
+    mode = _mode_of(loaded.path)  # the output and the backup keep the input's permission bits
     if in_place and changed:
         backup = _backup_name(loaded.path)
-        write_atomic(backup, loaded.data)
+        write_atomic(backup, loaded.data, mode=mode)
 
     def check(back: bytes) -> None:
         verify(loaded.fmt, loaded.session, analysis.edits, back)
 
-    write_atomic(target, data, check=check)
+    write_atomic(target, data, check=check, mode=mode)
     return WriteResult(target, backup, changed)
+
+
+def _mode_of(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mode
+    except OSError:
+        return None
 
 
 def _backup_name(path: str) -> str:

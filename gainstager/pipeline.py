@@ -66,6 +66,7 @@ class Analysis:
     edits: tuple[Edit, ...]
     headroom_change_db: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    scope: render.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
 
     @property
     def session(self) -> Session:
@@ -92,6 +93,8 @@ class LevelCache:
             c.fade_in_s,
             c.fade_out_s,
             c.channel_mode,
+            c.stretch,
+            playable.rate_hz,
             render.clip_gain_linear(c),
         )
         if key not in self._levels:
@@ -106,10 +109,12 @@ def analyze(
     progress: Progress | None = None,
     cache: LevelCache | None = None,
 ) -> Analysis:
+    loaded = dataclasses.replace(loaded, session=render.with_project_rate(loaded.session, policy.sample_rate_hz))
     session = loaded.session
     cache = cache or LevelCache()
     media = resolve_media(session)
-    playables = [render.Playable(m.clip, m.path, m.info) for m in media if m.info is not None and m.path]
+    rate = session.sample_rate_hz
+    playables = [render.Playable(m.clip, m.path, m.info, rate) for m in media if m.info is not None and m.path]
     pool = render.ReaderPool()
     try:
         clip_levels: dict[str, Levels] = {}
@@ -127,7 +132,8 @@ def analyze(
             clip_levels[p.clip.clip_id] = levels
         media = [m.skipped(*skipped[m.clip.clip_id]) if m.clip.clip_id in skipped else m for m in media]
         playables = [p for p in playables if p.clip.clip_id in clip_levels]
-        stage_levels = {k: v for k, v in clip_levels.items() if k not in skipped}
+        staged = {m.clip.clip_id for m in media if m.clip.status is ClipStatus.ACTIVE}
+        stage_levels = {k: v for k, v in clip_levels.items() if k in staged}
         mixed = render.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
         track_levels = _with_clip_true_peaks(session, mixed, clip_levels)
         first = plan(session, stage_levels, track_levels, policy)
@@ -165,6 +171,7 @@ def analyze(
         tuple(final.edits(session)),
         change,
         (*final.notes, *notes),
+        render.mix_scope(session, playables),
     )
 
 

@@ -65,6 +65,7 @@ _RANGES: tuple[tuple[str, str, float, float, str], ...] = (
     ("headroom_dbfs", "headroom", -60.0, 0.0, "dBFS"),
     ("max_boost_db", "max boost", 0.0, 48.0, "dB"),
 )
+SAMPLE_RATE_RANGE_HZ = (8000, 768000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +77,18 @@ class Policy:
     faders: Faders = Faders.KEEP
     headroom_dbfs: float = -6.0
     max_boost_db: float = 24.0
+    # The rate sessions are played at when they do not force one (Live sets store none; a REAPER project
+    # whose rate is not forced plays at the device's); None: the session's own, or 48 kHz.
+    sample_rate_hz: int | None = None
 
     def __post_init__(self) -> None:
         for name, label, low, high, unit in _RANGES:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
                 raise PlanError(f"{label}: {value!r} {unit}; expected {low:g} to {high:g} {unit}")
+        rate, (low, high) = self.sample_rate_hz, SAMPLE_RATE_RANGE_HZ
+        if rate is not None and not (isinstance(rate, int) and low <= rate <= high):
+            raise PlanError(f"sample-rate: {rate!r} Hz; expected {low} to {high} Hz")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,23 +182,28 @@ def plan(
     policy: Policy,
     *,
     feeder_shift_db: float = 0.0,
+    track_policies: Mapping[str, Policy] | None = None,
 ) -> Plan:
     """Plan clip gains and faders. `clip_levels` holds every measurable active clip; `track_levels` the
     pre-fader sum of each track's active clips (both measured with the session as read).
 
     `feeder_shift_db` is a headroom cut (<= 0) that will be applied to the tracks feeding the master directly;
-    their fader room is judged after it, so that planning the written session again finds nothing to do."""
+    their fader room is judged after it, so that planning the written session again finds nothing to do.
+
+    `track_policies` maps a track id to the policy for that track (its meter, target and ceiling, from a role);
+    other tracks use `policy`. The master headroom is always `policy`'s."""
     clip_plans: dict[str, ClipPlan] = {}
     track_plans: dict[str, TrackPlan] = {}
     for track in session.tracks:
         clips = [c for c in session.clips_of(track.track_id) if c.clip_id in clip_levels]
         shift = feeder_shift_db if track.parent_id is None else 0.0
-        changes = _clip_changes(track, clips, clip_levels, track_levels.get(track.track_id), policy, shift)
+        own = (track_policies or {}).get(track.track_id, policy)
+        changes = _clip_changes(track, clips, clip_levels, track_levels.get(track.track_id), own, shift)
         for clip in clips:
             change, bound, reason = changes[clip.clip_id]
             clip_plans[clip.clip_id] = ClipPlan(clip.clip_id, clip.gain_db + change, bound, reason)
         track_change = _track_change(clips, clip_levels, {k: v[0] for k, v in changes.items()})
-        track_plans[track.track_id] = _fader_plan(track, track_change, policy)
+        track_plans[track.track_id] = _fader_plan(track, track_change, own)
     return Plan(clip_plans, track_plans)
 
 

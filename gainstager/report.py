@@ -19,6 +19,7 @@ from .units import finite_or_none
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
     from .output import WriteResult
     from .pipeline import Analysis
+    from .render import MixScope
 
 SKIPPED = (ClipStatus.MISSING, ClipStatus.UNREADABLE)  # what --strict counts: audio that could not be read
 
@@ -76,6 +77,7 @@ class SessionReport:
     edits: int
     notes: tuple[str, ...] = field(default=())
     written: Written | None = None  # apply only
+    scope: MixScope | None = None  # project rate, solo, frozen tracks, what the master prediction leaves out
 
     @property
     def skipped_clips(self) -> int:
@@ -160,6 +162,7 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
         len(a.edits),
         a.notes,
         out,
+        a.scope,
     )
 
 
@@ -234,6 +237,7 @@ def session_json(r: SessionReport) -> dict[str, Any]:
         },
         "edits": r.edits,
         "notes": list(r.notes),
+        "mix": scope_json(r.scope),
     }
     if r.written is not None:
         w = r.written
@@ -257,6 +261,50 @@ def batch_json(items: list[BatchItem], failed: int) -> dict[str, Any]:
         for i in items
     ]
     return {"schema": SCHEMA_VERSION, "sessions": sessions, "failed": failed}
+
+
+def scope_json(scope: MixScope | None) -> dict[str, Any] | None:
+    """What the master prediction covers (project rate, solo, frozen tracks) and what it leaves out."""
+    if scope is None:
+        return None
+    return {
+        "sample_rate_hz": scope.sample_rate_hz,
+        "sample_rate_source": str(scope.sample_rate_source),
+        "soloed": list(scope.soloed),
+        "frozen": list(scope.frozen),
+        "frozen_left_out": list(scope.frozen_left_out),
+        "left_out": {
+            "instrument_tracks": scope.instrument_tracks,
+            "return_tracks": scope.return_tracks,
+            "sends": scope.sends,
+            "plugin_tracks": scope.plugin_tracks,
+        },
+    }
+
+
+def scope_lines(scope: MixScope | None) -> list[str]:
+    if scope is None:
+        return []
+    lines = [f"project rate: {scope.sample_rate_hz} Hz ({scope.sample_rate_source})"]
+    if scope.soloed:
+        lines.append(f"soloed when saved: {', '.join(scope.soloed)} (solo ignored: the prediction is the whole mix)")
+    if scope.frozen:
+        lines.append(
+            f"frozen: {', '.join(scope.frozen)}: measured from the freeze audio, clip gain not written "
+            "(unfreeze to change it)"
+        )
+    if scope.frozen_left_out:
+        lines.append(f"frozen, left out (no freeze audio found in the arrangement): {', '.join(scope.frozen_left_out)}")
+    lines.append(
+        f"master prediction leaves out: {_count(scope.instrument_tracks, 'instrument track')} without audio, "
+        f"{_count(scope.return_tracks, 'return track')}, {_count(scope.sends, 'send')}, "
+        f"{_count(scope.plugin_tracks, 'track')} with plug-ins (levels are pre-FX)"
+    )
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def file_levels_json(f: FileLevels) -> dict[str, Any]:
@@ -332,6 +380,7 @@ def session_text(r: SessionReport) -> str:
         f"master peak (predicted, dBFS): before {db_text(r.master_peak_before_dbfs, 0)}, "
         f"after {db_text(r.master_peak_after_dbfs, 0)}"
     )
+    out.extend(scope_lines(r.scope))
     out.extend(f"note: {n}" for n in r.notes)
     counts: dict[str, int] = {}
     for c in r.clips:

@@ -13,6 +13,8 @@ the session as it was read (before any change). tests/test_schema.py validates r
      "tracks": [{"id", "name", "kind", "fader_db", "new_fader_db", "automation", "action", "levels"}],
      "master": {"fader_db", "predicted_peak_dbfs_before", "predicted_peak_dbfs_after", "headroom_change_db"},
      "edits": int, "notes": [str],
+     "mix": {"sample_rate_hz", "sample_rate_source", "soloed": [str], "frozen": [str], "frozen_left_out": [str],
+             "left_out": {"instrument_tracks", "return_tracks", "sends", "plugin_tracks"}},
      "output": {"path", "backup", "changed", "dry_run"}}          (apply only)
 
 ``gainstager batch --json`` (BATCH): ``{"schema": 1, "sessions": [{"path", "ok", "error", "skipped_clips",
@@ -24,7 +26,9 @@ do not exist.
 
 LEVELS = sample_peak_dbfs, true_peak_dbtp, rms_dbfs, gated_rms_dbfs, integrated_lufs, momentary_max_lufs,
 short_term_max_lufs, loudness_range_lu, duration_s. `bound_by` is one of target, peak-ceiling, range,
-boost-cap, none.
+boost-cap, none. Levels are measured at the project rate ``mix.sample_rate_hz``. ``mix`` says what the
+master prediction covers: solo is ignored (``soloed`` names the tracks soloed when saved), frozen tracks count
+with their freeze audio, and ``left_out`` counts what it does not render.
 """
 
 from __future__ import annotations
@@ -110,11 +114,31 @@ _SESSION_BODY = {
     ),
     "edits": {"type": "integer", "minimum": 0},
     "notes": {"type": "array", "items": _TEXT},
+    "mix": {
+        "anyOf": [
+            _object(
+                {
+                    "sample_rate_hz": {"type": "integer"},
+                    "sample_rate_source": _TEXT,
+                    "soloed": {"type": "array", "items": _TEXT},
+                    "frozen": {"type": "array", "items": _TEXT},
+                    "frozen_left_out": {"type": "array", "items": _TEXT},
+                    "left_out": _object(
+                        {
+                            key: {"type": "integer", "minimum": 0}
+                            for key in ("instrument_tracks", "return_tracks", "sends", "plugin_tracks")
+                        }
+                    ),
+                }
+            ),
+            {"type": "null"},
+        ]
+    },
     "output": _object(
         {"path": _TEXT_OR_NULL, "backup": _TEXT_OR_NULL, "changed": {"type": "boolean"}, "dry_run": {"type": "boolean"}}
     ),
 }
-_SESSION_REQUIRED = ("session", "policy", "clips", "tracks", "master", "edits", "notes")
+_SESSION_REQUIRED = ("session", "policy", "clips", "tracks", "master", "edits", "notes", "mix")
 _VERSION = {"const": SCHEMA_VERSION}
 
 SESSION = _object({"schema": _VERSION, **_SESSION_BODY}, ("schema", *_SESSION_REQUIRED))

@@ -707,6 +707,11 @@ def _mixer_track(
     for ev in envelope:
         col.add(ev, _Slot.ENVELOPE, track_id, FADER_MIN_GAIN, FADER_MAX_GAIN)
     pan, _ = _param_manual(mixer.find("Pan") if mixer is not None else None)
+    sends = 0
+    for holder in mixer.findall("Sends/TrackSendHolder") if mixer is not None else []:
+        level, _ = _param_manual(holder.find("Send"))
+        enabled = holder.find("EnabledByUser") if holder.find("EnabledByUser") is not None else holder.find("Active")
+        sends += bool(level is not None and level > FADER_MIN_GAIN * 1.001 and _bool(enabled, True))
     speaker, _ = _param_manual_bool(mixer.find("Speaker") if mixer is not None else None)
     devices = el.find(mixer_path.rsplit("/", 1)[0] + "/DeviceChain/Devices")
     return Track(
@@ -726,6 +731,7 @@ def _mixer_track(
         fader_max_db=FADER_MAX_DB,
         fader_min_db=FADER_MIN_DB,
         note=note,
+        sends=sends,
     )
 
 
@@ -743,6 +749,10 @@ _ARRANGEMENT_AUDIO = "DeviceChain/MainSequencer/Sample/ArrangerAutomation/Events
 _ARRANGEMENT_MIDI = "DeviceChain/MainSequencer/ClipTimeable/ArrangerAutomation/Events/MidiClip"
 _SESSION_CLIPS = "DeviceChain/MainSequencer/ClipSlotList/ClipSlot/ClipSlot/Value/*"
 _TAKE_LANE_CLIPS = "TakeLanes/TakeLanes/TakeLane/ClipAutomation/Events/*"
+# Live 9-12.3 hold the freeze clips in FreezeSequencer like a MainSequencer; the 12.4 beta wraps them in an
+# AudioSequencer (FORMAT-ALS.md §7)
+_FREEZE_SEQUENCERS = ("DeviceChain/FreezeSequencer", "DeviceChain/FreezeSequencer/AudioSequencer")
+_RE_PITCH = 3  # WarpMode: 0 Beats, 1 Tones, 2 Texture, 3 Re-Pitch, 4 Complex, 6 Complex Pro
 
 
 def _clip_timing(clip: etree._Element) -> _ClipTiming:
@@ -777,6 +787,7 @@ class _RawClip:
     el: etree._Element
     status: ClipStatus
     session: bool
+    freeze: bool = False  # a clip of the FreezeSequencer: the rendered audio a frozen track plays
 
 
 def _track_clips(track: etree._Element, frozen: bool, quirks: _Quirks) -> list[_RawClip]:
@@ -797,6 +808,23 @@ def _track_clips(track: etree._Element, frozen: bool, quirks: _Quirks) -> list[_
             if clip.tag in ("AudioClip", "MidiClip"):
                 status = ClipStatus.TAKE_LANE if clip.tag == "AudioClip" else ClipStatus.MIDI
                 found.append(_RawClip(clip, status, False))
+    return found
+
+
+def _freeze_clips(track: etree._Element) -> list[_RawClip]:
+    """A frozen track's freeze audio (FORMAT-ALS.md §7). Live renders every clip of the track (audio or
+    instrument) to Samples/Processed/Freeze and keeps, in the FreezeSequencer, one audio clip per original clip
+    (plus "(Freeze tail)" clips for tails) with the original's position on the timeline and its own loop and
+    warp markers into the render, so these clips play exactly like ordinary arrangement and session clips
+    (as `L11.3.3_alstools_WithPlugins.als`'s frozen track and the flattened "(Freeze)" clips of
+    `L11.1.6_slamka_engage2.als` show)."""
+    found: list[_RawClip] = []
+    for sequencer in _FREEZE_SEQUENCERS:
+        for clip in track.findall(f"{sequencer}/Sample/ArrangerAutomation/Events/AudioClip"):
+            status = ClipStatus.MUTED if _bool(clip.find("Disabled")) else ClipStatus.FREEZE_RENDER
+            found.append(_RawClip(clip, status, False, True))
+        for clip in track.findall(f"{sequencer}/ClipSlotList/ClipSlot/ClipSlot/Value/AudioClip"):
+            found.append(_RawClip(clip, ClipStatus.SESSION_VIEW, True, True))
     return found
 
 
@@ -881,14 +909,18 @@ def parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
         )
         tracks.append(track)
         raw_clips.extend((track_id, rc) for rc in _track_clips(el, track.frozen, quirks))
+        if track.frozen:
+            raw_clips.extend((track_id, rc) for rc in _freeze_clips(el))
 
     volumes = [v for _, rc in raw_clips if (v := rc.el.find("SampleVolume")) is not None]
     order = _index_elements(root, [*col.wanted, *(rc.el for _, rc in raw_clips), *volumes])
     clips: list[Clip] = []
     for track in tracks:
         mine = sorted((rc for tid, rc in raw_clips if tid == track.track_id), key=lambda rc: order[rc.el])
-        for n, rc in enumerate(mine):
-            clips.append(_clip(rc, f"{track.track_id}/clip:{n}", track.track_id, tempo, quirks, path, col))
+        for freeze, label in ((False, "clip"), (True, "freeze")):
+            own = [rc for rc in mine if rc.freeze is freeze]
+            for n, rc in enumerate(own):
+                clips.append(_clip(rc, f"{track.track_id}/{label}:{n}", track.track_id, tempo, quirks, path, col))
     order.update(_index_elements(root, [el for el in col.wanted if el not in order]))
 
     spans = _find_spans(xml, col, order, path)
@@ -927,7 +959,7 @@ def _clip(
         return Clip(clip_id, track_id, name, ClipStatus.MIDI, None, tuple(segs))
     volume_el = el.find("SampleVolume")
     gain = _float(volume_el, 1.0)
-    if volume_el is not None:
+    if volume_el is not None and not rc.freeze:  # a freeze clip is re-rendered by Live: never edited
         col.add(volume_el, _Slot.CLIP_GAIN, clip_id, 0.0, CLIP_GAIN_MAX)
     file_ref = el.find("SampleRef/FileRef")
     media = _media(file_ref, quirks, path) if file_ref is not None else None
@@ -948,6 +980,8 @@ def _clip(
         notes.append(f"more than {_MAX_SEGMENTS_PER_CLIP} segments: truncated")
     if rc.session:
         notes.append("session clip: placed at timeline 0 for measurement")
+    if rc.freeze:
+        notes.append("freeze audio of a frozen track: gain not written")
     fade_in, fade_out = _fades(el, t, tempo, offset)
     return Clip(
         clip_id=clip_id,
@@ -959,6 +993,8 @@ def _clip(
         gain_db=gain_to_db(gain),
         fade_in_s=fade_in,
         fade_out_s=fade_out,
+        # warped clips keep their pitch (time-stretch) in every mode but Re-Pitch; unwarped ones resample
+        stretch=t.warped and int(_float(el.find("WarpMode"), 0)) != _RE_PITCH,
         gain_max_db=CLIP_GAIN_MAX_DB,
         gain_min_db=NEG_INF,
         note="; ".join(notes),

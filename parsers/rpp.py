@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -34,6 +35,7 @@ from gainstager.model import (
     EditField,
     Fingerprint,
     MediaRef,
+    RateSource,
     Segment,
     Session,
     Track,
@@ -78,9 +80,14 @@ _DECIMALS = {
 #   5.70-7.27: MP3 sources `FILE "x.mp3" 1` (trailing flag) -> only the path token is read
 #   6.18+ (files 15, 20, 21): `TAKE NULL` slots; 1-field `VOLPAN` when take 0 is empty -> EMPTY take
 #   7.x (file 27): `<ITEM {GUID}` inside `<FREEZE` -> FROZEN clips, never edited
+#   6.81 / 7.x (files 19, 27): a frozen track's own items are its freeze renders, each with a `FREEZE pos len offs`
+#       line and `LOCK 1` -> FREEZE_RENDER clips: measured and summed, never edited
+#   7.x backups, interrupted saves: NUL bytes after the closing `>` of the project -> accepted and kept byte for
+#       byte; a NUL anywhere else is refused
 #   5.979 (file 10): blank and oddly indented lines written by an extension -> ignored, kept
 
 _MIDI_SOURCES = frozenset({"MIDI", "MIDIPOOL"})
+_NOT_EDITABLE = frozenset({ClipStatus.FROZEN, ClipStatus.FREEZE_RENDER})  # freezes are re-rendered, not edited
 _NON_AUDIO_SOURCES = frozenset({"CLICK", "EMPTY", "VIDEOEFFECT", "LTC"})
 # Block names inside <FXCHAIN>/<TAKEFX>/<MASTERFXLIST> that are plugins (VST3 is written as <VST "VST3: …").
 _PLUGIN_BLOCKS = frozenset({"VST", "AU", "JS", "CLAP", "DX", "LV2", "VIDEO_EFFECT", "REWIRE"})
@@ -124,6 +131,7 @@ _KEYWORDS = frozenset(
         b"PLAYRATE",
         b"CHANMODE",
         b"SM",
+        b"FREEZE",
         b"FILE",
         b"AUDIO",
         b"STARTPOS",
@@ -224,6 +232,8 @@ class _Take:
     fx: bool = False
     volume_envelope: bool = False
     stretch_markers: bool = False
+    preserve_pitch: bool = False  # PLAYRATE field 2: a rate other than 1 time-stretches instead of resampling
+    pitch_semitones: float = 0.0
 
 
 @dataclass(slots=True)
@@ -239,6 +249,7 @@ class _Item:
     volume: float = 1.0
     takes: list[_Take] = field(default_factory=lambda: [_Take()])
     selected_take: int | None = None
+    freeze_render: bool = False  # a `FREEZE` line: REAPER made this item when it froze the track
 
 
 @dataclass(slots=True)
@@ -272,12 +283,14 @@ class _Track:
     items: list[_Item] = field(default_factory=list)
     frozen_items: list[_Item] = field(default_factory=list)
     receives: list[str] = field(default_factory=list)
+    receive_sources: list[int] = field(default_factory=list)  # source track index of each unmuted receive
 
 
 @dataclass(slots=True)
 class _Project:
     version: str = ""
     sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ
+    sample_rate_source: RateSource = RateSource.DEFAULT
     pan_law_db: float = 0.0
     record_paths: tuple[str, ...] = ()
 
@@ -397,7 +410,7 @@ def _not_editable(document: RppDocument, edit: Edit) -> str:
         if field_ is not EditField.CLIP_GAIN:
             return f"{where} (a clip); expected {EditField.CLIP_GAIN} for clips"
         status = document.clip_status[edit.target_id]
-        return f"{where} (clip status {status}, no take volume); expected a clip with a take"
+        return f"{where} (clip status {status}, no editable take volume); expected an active clip with a take"
     if edit.target_id in document.automation:
         if field_ is EditField.CLIP_GAIN:
             return f"{where} (a track); expected {EditField.FADER} or {EditField.FADER_ENVELOPE} for tracks"
@@ -435,15 +448,20 @@ class _Scanner:
         if not data.strip(b" \t\r\n\xef\xbb\xbf"):
             raise self.error(None, "empty file; expected a REAPER project starting with <REAPER_PROJECT")
         nul = data.find(b"\x00")
+        end = len(data)
         if nul >= 0:
-            line = data.count(b"\n", 0, nul) + 1
-            raise self.error(line, f"binary data (NUL byte at offset {nul}); expected a text .rpp")
+            # REAPER opens a project followed by NUL padding (a REAPER 7 backup ends with one NUL, and so do
+            # crash-interrupted saves): only the text before it is read, and the bytes are kept as they are.
+            if data[nul:].strip(b"\x00 \t\r\n"):
+                line = data.count(b"\n", 0, nul) + 1
+                raise self.error(line, f"binary data (NUL byte at offset {nul}); expected a text .rpp")
+            end = nul
 
         seen_root = False
         closed_at = 0
         offset = 0
         number = 0
-        raw_lines = data.split(b"\n")
+        raw_lines = data[:end].split(b"\n")
         last = len(raw_lines) - 1
         for index, raw in enumerate(raw_lines):
             line_start = offset
@@ -647,8 +665,14 @@ class _Scanner:
 
     def project_statement(self, keyword: bytes, content: bytes, start: int, number: int) -> None:
         if keyword == b"SAMPLERATE":
-            rate = int(self.number(self.tokenize(content, start, number), 1, 0))
-            self.project.sample_rate_hz = rate if rate > 0 else DEFAULT_SAMPLE_RATE_HZ
+            # SAMPLERATE rate force ?: `force` is the "Project sample rate" box; unticked, REAPER plays at the
+            # audio device's rate, which the file does not record
+            line = self.tokenize(content, start, number)
+            rate = int(self.number(line, 1, 0))
+            if rate > 0:
+                self.project.sample_rate_hz = rate
+                forced = self.number(line, 2, 0) != 0
+                self.project.sample_rate_source = RateSource.FORCED if forced else RateSource.PROJECT
         elif keyword == b"PANLAW":
             law = self.number(self.tokenize(content, start, number), 1, 1.0)
             self.project.pan_law_db = gain_to_db(law) if law > 0 else 0.0
@@ -697,6 +721,8 @@ class _Scanner:
             mode = int(self.number(line, 2, 0))
             level_db = gain_to_db(self.number(line, 3, 1.0))
             muted = " muted" if self.number(line, 5, 0) != 0 else ""
+            if not muted:
+                track.receive_sources.append(source)
             track.receives.append(
                 f"track:{source} ({_RECEIVE_MODES.get(mode, f'mode {mode}')}, {level_db:+.1f} dB{muted})"
             )
@@ -744,11 +770,16 @@ class _Scanner:
         elif keyword == b"SOFFS":
             take.source_offset_s = self.number(self.tokenize(content, start, number), 1, 0.0)
         elif keyword == b"PLAYRATE":
-            take.rate = self.number(self.tokenize(content, start, number), 1, 1.0)
+            line = self.tokenize(content, start, number)  # PLAYRATE rate preserve_pitch semitones mode …
+            take.rate = self.number(line, 1, 1.0)
+            take.preserve_pitch = self.number(line, 2, 0) != 0
+            take.pitch_semitones = self.number(line, 3, 0.0)
         elif keyword == b"CHANMODE":
             take.channel_mode = int(self.number(self.tokenize(content, start, number), 1, 0))
         elif keyword == b"SM":
             take.stretch_markers = True
+        elif keyword == b"FREEZE":
+            item.freeze_render = True
 
     def source_statement(self, source: _Source, keyword: bytes, content: bytes, start: int, number: int) -> None:
         if keyword == b"FILE":
@@ -783,9 +814,11 @@ class _Scanner:
         clips: list[Clip] = []
         tracks: list[Track] = []
         parents = {t.parent_id for t in self.tracks if t.parent_id is not None}
-        for track in self.tracks:
+        # AUXRECV lives on the receiving track and names its source by index: count them per source
+        sends = Counter(source for t in self.tracks for source in t.receive_sources)
+        for index, track in enumerate(self.tracks):
             track_clips = [
-                self.clip(item, track.track_id, f"{track.track_id}/item:{j}", False, rpp_dir)
+                self.clip(item, track.track_id, f"{track.track_id}/item:{j}", False, rpp_dir, track.frozen)
                 for j, item in enumerate(track.items)
             ]
             track_clips += [
@@ -796,7 +829,7 @@ class _Scanner:
                 clips.append(clip)
                 clip_status[clip.clip_id] = clip.status
                 take = _active_take(item)
-                if clip.status is not ClipStatus.FROZEN and take.volume_span is not None:
+                if clip.status not in _NOT_EDITABLE and take.volume_span is not None:
                     spans[(clip.clip_id, EditField.CLIP_GAIN)] = (take.volume_span,)
             if track.folder == 1 or track.track_id in parents:
                 kind = TrackKind.GROUP
@@ -804,8 +837,9 @@ class _Scanner:
                 kind = TrackKind.MIDI
             else:
                 kind = TrackKind.AUDIO
-            tracks.append(self.track(track, kind, spans, automation))
-        master = self.track(self.master, TrackKind.MASTER, spans, automation)
+            name = track.exact_name or track.name or f"Track {index + 1}"  # REAPER's own label for no name
+            tracks.append(self.track(track, kind, spans, automation, name=name, sends=sends.get(index, 0)))
+        master = self.track(self.master, TrackKind.MASTER, spans, automation, name="MASTER")
         session = Session(
             path=self.path,
             format=NAME,
@@ -815,6 +849,7 @@ class _Scanner:
             master=master,
             pan_law_db=self.project.pan_law_db,
             sample_rate_hz=self.project.sample_rate_hz,
+            sample_rate_source=self.project.sample_rate_source,
         )
         document = RppDocument(
             path=self.path,
@@ -831,6 +866,9 @@ class _Scanner:
         kind: TrackKind,
         spans: dict[tuple[str, EditField], tuple[NumberSpan, ...]],
         automation_of: dict[str, Automation],
+        *,
+        name: str,
+        sends: int = 0,
     ) -> Track:
         notes: list[str] = []
         envelope = _volume_envelope(track.envelopes)
@@ -855,7 +893,7 @@ class _Scanner:
             notes.append("receives from " + "; ".join(track.receives))
         return Track(
             track_id=track.track_id,
-            name="MASTER" if kind is TrackKind.MASTER else (track.exact_name or track.name),
+            name=name,
             kind=kind,
             fader_db=gain_to_db(track.volume),
             pan=track.pan,
@@ -869,9 +907,14 @@ class _Scanner:
             envelope_max_db=envelope_max_db,
             fader_max_db=FADER_MAX_DB,
             note="; ".join(notes),
+            sends=sends,
         )
 
-    def clip(self, item: _Item, track_id: str, clip_id: str, frozen: bool, rpp_dir: str) -> Clip:
+    def clip(
+        self, item: _Item, track_id: str, clip_id: str, frozen: bool, rpp_dir: str, on_frozen_track: bool = False
+    ) -> Clip:
+        """`frozen`: an original item kept inside <FREEZE>; `on_frozen_track`: an item of a frozen track itself,
+        which is what REAPER made when freezing (it also carries a FREEZE line) and what plays."""
         notes: list[str] = []
         take = _active_take(item)
         chain = _source_chain(take.source)
@@ -895,6 +938,8 @@ class _Scanner:
             status = ClipStatus.EMPTY
         elif item.all_takes:
             status = ClipStatus.ALL_TAKES
+        elif item.freeze_render or on_frozen_track:
+            status = ClipStatus.FREEZE_RENDER
         else:
             status = ClipStatus.ACTIVE
 
@@ -917,6 +962,8 @@ class _Scanner:
             notes.append("take FX present: measured pre-FX")
         if take.stretch_markers:
             notes.append("stretch markers ignored")
+        if take.preserve_pitch and take.pitch_semitones:
+            notes.append(f"pitch shift {take.pitch_semitones:+g} st ignored (measured at the source's pitch)")
         if take.volume_envelope:
             notes.append("take volume envelope ignored")
         return Clip(
@@ -936,6 +983,7 @@ class _Scanner:
             source_window_length_s=window_length_s,
             loop=item.loop,
             reverse=reverse,
+            stretch=take.preserve_pitch,
             gain_max_db=CLIP_GAIN_MAX_DB,
             note="; ".join(notes),
         )

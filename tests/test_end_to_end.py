@@ -309,7 +309,7 @@ def test_folder_keep(tmp_path: Path, fmt: str, version: int) -> None:
         assert lv.gated_rms_dbfs == pytest.approx(-18.0, abs=0.1)
     assert after.session.track(by["Bus"]).fader_db == pytest.approx(HALF_DB, abs=1e-6)  # untouched
     b, c = post_fader_rms(before), post_fader_rms(after)
-    assert b.keys() == {"Kick", "Bass", "Vox"}
+    assert b.keys() == {"Kick", "Bass", "Vox", "Bus"}  # the folder reads its children's sum
     for name in b:
         assert c[name] == pytest.approx(b[name], abs=0.01), name
     assert after.master_peak_before_dbfs == pytest.approx(before.master_peak_before_dbfs, abs=0.02)

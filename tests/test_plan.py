@@ -176,3 +176,18 @@ def test_planning_the_result_again_changes_nothing(rms: float, gain: float, fade
     lv2 = dataclasses.replace(lv, gated_rms_dbfs=rms + change, true_peak_dbtp=rms + 8 + change)
     second = plan(s2, {"a": lv2}, {"t0": lv2}, policy)
     assert second.edits(s2) == []
+
+
+def test_track_policies_give_each_track_its_own_meter_target_and_ceiling() -> None:
+    kick = Track("k", "Kick", TrackKind.AUDIO)
+    pad = Track("p", "Pad", TrackKind.AUDIO)
+    s = session((kick, [clip("a", "k")]), (pad, [clip("b", "p")]))
+    lv = {"a": levels(-30, -20), "b": levels(-30, -20)}
+    tl = {"k": lv["a"], "p": lv["b"]}
+    peak = Policy(meter=MeterKind.PEAK, target_db=-10.0, peak_ceiling_dbtp=-12.0)
+    p = plan(s, lv, tl, Policy(), track_policies={"k": peak})
+    # the kick's sample peak (-20.5) would go to -10, but its true peak (-20) may rise only to -12: +8 dB
+    assert p.clips["a"].new_gain_db == pytest.approx(8.0) and p.clips["a"].bound_by == Bound.PEAK_CEILING
+    assert p.tracks["k"].new_fader_db == pytest.approx(-8.0)
+    assert p.clips["b"].new_gain_db == pytest.approx(12.0)  # the global -18 dBFS RMS
+    assert plan(s, lv, tl, Policy(), track_policies={}) == plan(s, lv, tl, Policy())

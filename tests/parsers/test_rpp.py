@@ -101,9 +101,9 @@ def test_freeze_items_are_frozen_and_not_editable() -> None:
     frozen = [c for c in session.clips if c.status is ClipStatus.FROZEN]
     assert [c.clip_id for c in frozen] == ["track:2/frozen:0", "track:3/frozen:0", "track:4/frozen:0"]
     assert all(session.track(c.track_id).frozen for c in frozen)
-    # what plays on a frozen track is the freeze render, an ordinary audio item
+    # what plays on a frozen track is the freeze render: an audio item that is measured but never edited
     render = clip(session, "track:2/item:0")
-    assert render.status is ClipStatus.ACTIVE and render.media is not None
+    assert render.status is ClipStatus.FREEZE_RENDER and render.media is not None
     assert render.media.source_kind == "FLAC"
     with pytest.raises(WriteError, match="frozen"):
         rpp.apply(document, [Edit("track:2/frozen:0", EditField.CLIP_GAIN, 0.0)])
@@ -112,7 +112,7 @@ def test_freeze_items_are_frozen_and_not_editable() -> None:
 def test_tricky_strings_names_parse_and_round_trip() -> None:
     _, session, document = load("04")
     names = [t.name for t in session.tracks]
-    assert names[:4] == ["", '"', '""', '"""']
+    assert names[:4] == ["Track 1", '"', '""', '"""']  # an empty name shows as REAPER shows it
     assert names[4:10] == ["'", "''", "'''", "`", "``", "```"]
     assert names[10] == "'''```\"\"\""  # exact text from the <NAME |… sub-block, not the lossy NAME line
     assert names[11:] == ["NAME", 'hel"lo', 'hello"', "<HELLO world >", "<>", "<"]
