@@ -2,7 +2,7 @@
 
 Follow one clip: `load` reads the session bytes and the format parses them into the model; `analyze` has
 `media.resolve_media` find and probe the clip's audio file, measures the clip (render.measure_clip), sums the
-tracks and the master (render.mix), plans the gains (plan.plan), predicts the master after the plan and keeps
+tracks and the master (mix.mix), plans the gains (plan.plan), predicts the master after the plan and keeps
 the headroom. `output.write` then has the format splice the edits into the original bytes, re-parses the
 result (`verify`), and only then replaces the output file atomically.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import parsers, render
+from . import mix, parsers, render
 from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
 from .model import ClipStatus, Edit, Levels, Session
@@ -66,7 +66,7 @@ class Analysis:
     edits: tuple[Edit, ...]
     headroom_change_db: float = 0.0
     notes: tuple[str, ...] = field(default=())
-    scope: render.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
+    scope: mix.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
 
     @property
     def session(self) -> Session:
@@ -109,7 +109,7 @@ def analyze(
     progress: Progress | None = None,
     cache: LevelCache | None = None,
 ) -> Analysis:
-    loaded = dataclasses.replace(loaded, session=render.with_project_rate(loaded.session, policy.sample_rate_hz))
+    loaded = dataclasses.replace(loaded, session=mix.with_project_rate(loaded.session, policy.sample_rate_hz))
     session = loaded.session
     cache = cache or LevelCache()
     media = resolve_media(session)
@@ -134,12 +134,12 @@ def analyze(
         playables = [p for p in playables if p.clip.clip_id in clip_levels]
         staged = {m.clip.clip_id for m in media if m.clip.status is ClipStatus.ACTIVE}
         stage_levels = {k: v for k, v in clip_levels.items() if k in staged}
-        mixed = render.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
+        mixed = mix.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
         track_levels = _with_clip_true_peaks(session, mixed, clip_levels)
         first = plan(session, stage_levels, track_levels, policy)
         clip_gains, faders = _playing_after(session, first)
         after = (
-            render.mix(
+            mix.mix(
                 session,
                 playables,
                 pool,
@@ -171,12 +171,12 @@ def analyze(
         tuple(final.edits(session)),
         change,
         (*final.notes, *notes),
-        render.mix_scope(session, playables),
+        mix.mix_scope(session, playables),
     )
 
 
 def _with_clip_true_peaks(
-    session: Session, mixed: render.MixResult, clip_levels: Mapping[str, Levels]
+    session: Session, mixed: mix.MixResult, clip_levels: Mapping[str, Levels]
 ) -> dict[str, Levels]:
     """Track levels whose true peak is the largest clip true peak (exact where clips do not overlap)."""
     out = dict(mixed.track_levels)
@@ -201,9 +201,9 @@ def _playing_after(session: Session, p: Plan) -> tuple[dict[str, float], dict[st
         tp = p.tracks.get(t.track_id)
         if tp is not None:
             faders[t.track_id] = (
-                render.playing_fader_db(t) + (tp.new_fader_db - t.fader_db)
+                mix.playing_fader_db(t) + (tp.new_fader_db - t.fader_db)
                 if math.isfinite(t.fader_db)
-                else render.playing_fader_db(t)
+                else mix.playing_fader_db(t)
             )
     return clips, faders
 

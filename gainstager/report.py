@@ -17,9 +17,9 @@ from .schema import SCHEMA_VERSION
 from .units import finite_or_none
 
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
+    from .mix import MixScope
     from .output import WriteResult
     from .pipeline import Analysis
-    from .render import MixScope
 
 SKIPPED = (ClipStatus.MISSING, ClipStatus.UNREADABLE)  # what --strict counts: audio that could not be read
 
