@@ -172,13 +172,13 @@ def _one_session(
     dry_run: bool = False,
 ) -> int:
     """analyze (no `write`) or apply one session, print its report; the exit code."""
-    from . import pipeline, report
+    from . import pipeline, report, tables
 
     progress = _Progress()
     a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
     progress.done()
     r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
-    _emit(report.session_json(r), as_json, report.session_text(r))
+    _emit(report.session_json(r), as_json, tables.session_text(r))
     return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
 
 SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
@@ -252,7 +252,7 @@ def batch(
     NAME.gainstaged.EXT. A failing session never stops the others; unchanged sessions are not rewritten.
     Exit 1 if any session failed."""
     from . import batch as batch_
-    from . import report
+    from . import report, tables
 
     def go() -> int:
         found = list(batch_.find_sessions(paths))
@@ -269,7 +269,7 @@ def batch(
         progress.done()
         items.sort(key=lambda item: found.index(item.path))
         failed = sum(not item.ok for item in items) + len(missing)
-        _emit(report.batch_json(items, failed), as_json, report.batch_text(items, dry_run))
+        _emit(report.batch_json(items, failed), as_json, tables.batch_text(items, dry_run))
         if failed:
             return EXIT_ERROR
         return EXIT_SKIPPED if strict and any(item.skipped_clips for item in items) else EXIT_OK
@@ -286,7 +286,7 @@ def measure(
     averaged over channels), integrated loudness, maximum momentary and short-term loudness (LUFS, 10 ms
     steps) and loudness range (LU, EBU Tech 3342). Channels follow BS.1770: 1-4 channels are weighted 1.0;
     5 channels are L R C Ls Rs (surrounds 1.41); 6 channels are SMPTE L R C LFE Ls Rs, LFE left out."""
-    from . import report
+    from . import report, tables
     from .measure import measure_files
 
     def go() -> int:
@@ -300,7 +300,7 @@ def measure(
         if as_json:
             print(json.dumps(report.measure_json(results), indent=2))
         elif results:
-            print(report.file_levels_text(results))
+            print(tables.file_levels_text(results))
         return EXIT_ERROR if failed else EXIT_OK
 
     raise typer.Exit(_run(go))
