@@ -4,8 +4,9 @@ Layers, each importing only from the ones below it:
 
     cli                   the only module that prints or exits; its options come from plan.Policy
     batch                 many sessions on worker processes, typed results
-    report, schema        typed reports rendered as tables or versioned JSON; the JSON shapes
-    html_report, check    the HTML page; per-track verdicts and JUnit XML
+    tables                the text tables
+    report, schema        typed reports and their versioned JSON; the JSON shapes
+    html_report, check    the HTML page (svg: its drawing); per-track verdicts and JUnit XML
     output                verified render, atomic write, backup, default names
     pipeline              one session: load, resolve media, measure, plan, predict the master
     media, verify         finding and probing audio; the pure check of written bytes
