@@ -115,7 +115,7 @@ def _track(t: TrackInput, tolerance_db: float) -> TrackVerdict:
         level_db=level,
         target_db=p.target_db,
         true_peak_dbtp=t.levels.true_peak_dbtp,
-        peak_ceiling_dbtp=p.peak_ceiling_db,
+        peak_ceiling_dbtp=p.peak_ceiling_dbtp,
         change_db=change,
         bound_by=bound,
         role=t.role,
@@ -129,7 +129,7 @@ def _reason(level: float, change: float, bound: Bound, p: Policy, t: TrackInput,
     where = f"{_db(level)} {_UNIT[p.meter]}, target {_db(p.target_db)} ±{tolerance_db:g} dB ({_db(off)} dB)"
     moves = "" if abs(change) <= tolerance_db else f"; would move {_db(change)} dB"
     if bound == Bound.PEAK_CEILING:
-        peak = f"true peak {_db(t.levels.true_peak_dbtp)} dBTP, ceiling {_db(p.peak_ceiling_db)} dBTP"
+        peak = f"true peak {_db(t.levels.true_peak_dbtp)} dBTP, ceiling {_db(p.peak_ceiling_dbtp)} dBTP"
         return f"{where}; held by the ceiling: {peak}{moves}"
     if bound in (Bound.RANGE, Bound.BOOST_CAP):
         return f"{where}; held by the {bound}{moves}"

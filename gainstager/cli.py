@@ -7,24 +7,29 @@ progress only when stderr is a terminal. Exit codes: 0 ok, 1 error (bad input, a
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+import typing
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from . import __version__
 from .errors import GainstagerError
-from .model import ClipStatus
-from .plan import Faders, MeterKind, Per, Policy
+from .plan import Policy
+from .schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from . import pipeline
+    from .output import WriteResult
+    from .pipeline import Analysis
 
-# The session pipeline (parsers, renderer), the report (which imports the pipeline) and the process pool are
+# The session pipeline (parsers and lxml, the renderer), the batch with its process pool and the reports are
 # imported inside the commands that use them, so that `gainstager measure` and `--help` start quickly.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SKIPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -40,92 +45,73 @@ app = typer.Typer(
 
 T = TypeVar("T")
 
-# ---------------------------------------------------------------- shared options
+# ---------------------------------------------------------------- options
 
-MeterOpt = Annotated[
-    MeterKind,
-    typer.Option(
+# The command-line option of each Policy field (flag, help); the type and default come from Policy itself.
+POLICY_OPTIONS: dict[str, tuple[str, str]] = {
+    "meter": (
         "--meter",
-        help="Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left "
-        "out), lufs = BS.1770 integrated loudness, peak = sample peak dBFS, true-peak = dBTP (4x oversampled).",
-        case_sensitive=False,
+        "Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left out), "
+        "lufs = BS.1770 integrated loudness, peak = sample peak dBFS, true-peak = dBTP (4x oversampled).",
     ),
-]
-TargetOpt = Annotated[float, typer.Option("--target", help="Target level in dB on the chosen meter (-60..0).")]
-CeilingOpt = Annotated[
-    float, typer.Option("--peak-ceiling", help="No clip or track is raised above this true peak, in dBTP (-60..0).")
-]
-PerOpt = Annotated[
-    Per,
-    typer.Option(
+    "target_db": ("--target", "Target level in dB on the chosen meter (-60..0)."),
+    "peak_ceiling_dbtp": ("--peak-ceiling", "No clip or track is raised above this true peak, in dBTP (-60..0)."),
+    "per": (
         "--per",
-        help="track: one gain for all clips of a track, keeping their relative levels "
-        "(measured as one long item); clip: each clip its own gain.",
-        case_sensitive=False,
+        "track: one gain for all clips of a track, keeping their relative levels (measured as one long item); "
+        "clip: each clip its own gain.",
     ),
-]
-FadersOpt = Annotated[
-    Faders,
-    typer.Option(
+    "faders": (
         "--faders",
-        help="keep: each fader moves opposite to its track's clip-gain change, so the "
-        "pre-FX mix balance is unchanged; unity: faders at 0 dB.",
-        case_sensitive=False,
+        "keep: each fader moves opposite to its track's clip-gain change, so the pre-FX mix balance is "
+        "unchanged; unity: faders at 0 dB.",
     ),
-]
-HeadroomOpt = Annotated[
-    float,
-    typer.Option(
+    "headroom_dbfs": (
         "--headroom",
-        help="Highest predicted master sample peak after the plan, in dBFS (-60..0); "
-        "above it, every track feeding the master comes down by the same amount.",
+        "Highest predicted master sample peak after the plan, in dBFS (-60..0); above it, every track feeding "
+        "the master comes down by the same amount.",
     ),
-]
-BoostOpt = Annotated[
-    float,
-    typer.Option(
+    "max_boost_db": (
         "--max-boost",
-        help="Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never raised "
-        "past it to reach the target (a clip already above it is not raised further).",
+        "Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never raised past "
+        "it to reach the target (a clip already above it is not raised further).",
     ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the versioned JSON report (schema 1) to stdout.")]
-SampleRateOpt = Annotated[
-    int | None,
-    typer.Option(
+    "sample_rate_hz": (
         "--sample-rate",
-        min=8000,
-        max=768000,
-        help="Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
+        "Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
         "(default: 48000 for Live sets, which store none; a REAPER project's own SAMPLERATE). A rate the "
         "REAPER project forces always wins. The report says which rate was used.",
     ),
+}
+
+
+def policy_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` one option per Policy field (types and defaults from Policy) and hand it one `policy`
+    argument built from them; a value out of range exits 2 with the Policy's own message."""
+    hints = typing.get_type_hints(Policy)
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "policy"]
+    added = []
+    for f in dataclasses.fields(Policy):
+        flag, help_ = POLICY_OPTIONS[f.name]
+        option = typer.Option(flag, help=help_, case_sensitive=False)
+        kind = inspect.Parameter.KEYWORD_ONLY
+        added.append(inspect.Parameter(f.name, kind, default=f.default, annotation=Annotated[hints[f.name], option]))
+
+    @functools.wraps(command)
+    def with_policy(**kwargs: Any) -> None:
+        values = {f.name: kwargs.pop(f.name) for f in dataclasses.fields(Policy)}
+        command(policy=_run(lambda: Policy(**values)), **kwargs)
+
+    with_policy.__dict__["__signature__"] = inspect.Signature(own + added)
+    return with_policy
+
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help=f"Print the versioned JSON report (schema {SCHEMA_VERSION}) to stdout.")
 ]
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Exit 3 when any clip was skipped because its audio is missing or unreadable.")
 ]
-
-
-def _policy(
-    meter: MeterKind,
-    target: float,
-    ceiling: float,
-    per: Per,
-    faders: Faders,
-    headroom: float,
-    boost: float,
-    sample_rate: int | None = None,
-) -> Policy:
-    return Policy(
-        meter=meter,
-        target_db=target,
-        peak_ceiling_db=ceiling,
-        per=per,
-        faders=faders,
-        headroom_db=headroom,
-        max_boost_db=boost,
-        sample_rate_hz=sample_rate,
-    )
 
 
 # ---------------------------------------------------------------- plumbing
@@ -169,10 +155,6 @@ class _Progress:
             print("\r\x1b[K", end="", file=sys.stderr, flush=True)
 
 
-def _skipped(a: pipeline.Analysis) -> int:
-    return sum(m.clip.status in (ClipStatus.MISSING, ClipStatus.UNREADABLE) for m in a.media)
-
-
 def _emit(doc: Any, as_json: bool, text: str) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False) if as_json else text)
 
@@ -180,38 +162,40 @@ def _emit(doc: Any, as_json: bool, text: str) -> None:
 # ---------------------------------------------------------------- commands
 
 
+def _one_session(
+    path: str,
+    policy: Policy,
+    as_json: bool,
+    strict: bool,
+    write: Callable[[Analysis], WriteResult] | None = None,
+    *,
+    dry_run: bool = False,
+) -> int:
+    """analyze (no `write`) or apply one session, print its report; the exit code."""
+    from . import pipeline, report, tables
+
+    progress = _Progress()
+    a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
+    progress.done()
+    r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
+    _emit(report.session_json(r), as_json, tables.session_text(r))
+    return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
+
+SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
+
+
 @app.command()
-def analyze(
-    session: Annotated[str, typer.Argument(help="A .rpp or .als session file.")],
-    meter: MeterOpt = MeterKind.RMS,
-    target: TargetOpt = -18.0,
-    peak_ceiling: CeilingOpt = -6.0,
-    per: PerOpt = Per.TRACK,
-    faders: FadersOpt = Faders.KEEP,
-    headroom: HeadroomOpt = -6.0,
-    max_boost: BoostOpt = 24.0,
-    sample_rate: SampleRateOpt = None,
-    as_json: JsonOpt = False,
-    strict: StrictOpt = False,
-) -> None:
+@policy_options
+def analyze(session: SessionArg, policy: Policy, as_json: JsonOpt = False, strict: StrictOpt = False) -> None:
     """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes nothing."""
-
-    from . import pipeline, report
-
-    def go() -> int:
-        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost, sample_rate)
-        progress = _Progress()
-        a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
-        progress.done()
-        _emit(report.analysis_json(a), as_json, report.analysis_text(a))
-        return EXIT_SKIPPED if strict and _skipped(a) else EXIT_OK
-
-    raise typer.Exit(_run(go))
+    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict)))
 
 
 @app.command()
+@policy_options
 def apply(
-    session: Annotated[str, typer.Argument(help="A .rpp or .als session file.")],
+    session: SessionArg,
+    policy: Policy,
     output: Annotated[
         str | None,
         typer.Option(
@@ -226,14 +210,6 @@ def apply(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Do everything, verification included, but write nothing.")
     ] = False,
-    meter: MeterOpt = MeterKind.RMS,
-    target: TargetOpt = -18.0,
-    peak_ceiling: CeilingOpt = -6.0,
-    per: PerOpt = Per.TRACK,
-    faders: FadersOpt = Faders.KEEP,
-    headroom: HeadroomOpt = -6.0,
-    max_boost: BoostOpt = 24.0,
-    sample_rate: SampleRateOpt = None,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
 ) -> None:
@@ -241,66 +217,16 @@ def apply(
     if output and in_place:
         _err("use either -o/--output or --in-place, not both")
         raise typer.Exit(EXIT_USAGE)
-    from . import pipeline, report
+    from . import output as output_
 
-    def go() -> int:
-        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost, sample_rate)
-        progress = _Progress()
-        a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
-        progress.done()
-        written = pipeline.write(a, output=output, in_place=in_place, dry_run=dry_run)
-        _emit(
-            report.analysis_json(a, written, dry_run=dry_run),
-            as_json,
-            report.analysis_text(a, written, dry_run=dry_run),
-        )
-        return EXIT_SKIPPED if strict and _skipped(a) else EXIT_OK
+    def write(a: Analysis) -> WriteResult:
+        return output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
 
-    raise typer.Exit(_run(go))
-
-
-# One level cache per batch worker process: a sample shared by several projects is measured once.
-_WORKER_CACHE: pipeline.LevelCache | None = None
-
-
-def _batch_one(path: str, policy: Policy, dry_run: bool) -> dict[str, Any]:
-    """One session of a batch, in a worker process: never raises, returns a summary."""
-    from . import pipeline, report
-
-    global _WORKER_CACHE
-    if _WORKER_CACHE is None:
-        _WORKER_CACHE = pipeline.LevelCache()
-    try:
-        a = pipeline.analyze(pipeline.load(path), policy, cache=_WORKER_CACHE)
-        written = pipeline.write(a, dry_run=dry_run, skip_unchanged=True)
-        doc = report.analysis_json(a, written, dry_run=dry_run)
-        return {"path": path, "ok": True, "error": None, "skipped_clips": _skipped(a), "report": doc}
-    except GainstagerError as exc:
-        return {"path": path, "ok": False, "error": str(exc), "skipped_clips": 0, "report": None}
-    except Exception as exc:  # a bug on one session must not stop the others
-        return {
-            "path": path,
-            "ok": False,
-            "error": f"{path}: internal error ({type(exc).__name__}: {exc})",
-            "skipped_clips": 0,
-            "report": None,
-        }
-
-
-def _batch_results(paths: list[str], policy: Policy, dry_run: bool, jobs: int) -> Iterator[dict[str, Any]]:
-    if jobs <= 1 or len(paths) <= 1:
-        for p in paths:
-            yield _batch_one(p, policy, dry_run)
-        return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_batch_one, p, policy, dry_run) for p in paths]
-        for fut in as_completed(futures):
-            yield fut.result()
+    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, write, dry_run=dry_run)))
 
 
 @app.command()
+@policy_options
 def batch(
     paths: Annotated[
         list[str],
@@ -309,6 +235,7 @@ def batch(
             ".rpp and .als; *.gainstaged.* outputs are skipped)."
         ),
     ],
+    policy: Policy,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Analyze and verify every session, write nothing.")
     ] = False,
@@ -318,76 +245,36 @@ def batch(
             "--jobs", "-j", min=0, max=64, help="Sessions processed in parallel (0, the default: one per CPU core)."
         ),
     ] = 0,
-    meter: MeterOpt = MeterKind.RMS,
-    target: TargetOpt = -18.0,
-    peak_ceiling: CeilingOpt = -6.0,
-    per: PerOpt = Per.TRACK,
-    faders: FadersOpt = Faders.KEEP,
-    headroom: HeadroomOpt = -6.0,
-    max_boost: BoostOpt = 24.0,
-    sample_rate: SampleRateOpt = None,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
 ) -> None:
     """Gain-stage every session under PATHS in parallel, each written beside its original as
     NAME.gainstaged.EXT. A failing session never stops the others; unchanged sessions are not rewritten.
     Exit 1 if any session failed."""
-    from . import pipeline
+    from . import batch as batch_
+    from . import report, tables
 
     def go() -> int:
-        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost, sample_rate)
-        found = list(pipeline.find_sessions(paths))
+        found = list(batch_.find_sessions(paths))
         missing = [p for p in paths if not os.path.exists(p)]
         for p in missing:
             _err(f"{p}: no such file or folder")
         progress = _Progress()
-        results = []
-        for i, r in enumerate(_batch_results(found, policy, dry_run, jobs or os.cpu_count() or 1), 1):
-            progress(f"{i}/{len(found)} {os.path.basename(r['path'])}", i / max(len(found), 1))
-            if not r["ok"]:
-                _err(r["error"])
-            results.append(r)
+        items = []
+        for i, item in enumerate(batch_.run(found, policy, dry_run=dry_run, jobs=jobs or os.cpu_count() or 1), 1):
+            progress(f"{i}/{len(found)} {os.path.basename(item.path)}", i / max(len(found), 1))
+            if item.error:
+                _err(item.error)
+            items.append(item)
         progress.done()
-        results.sort(key=lambda r: found.index(r["path"]))
-        failed = sum(not r["ok"] for r in results) + len(missing)
-        if as_json:
-            print(json.dumps({"schema": 1, "sessions": results, "failed": failed}, indent=2, ensure_ascii=False))
-        else:
-            print(_batch_table(results, dry_run))
+        items.sort(key=lambda item: found.index(item.path))
+        failed = sum(not item.ok for item in items) + len(missing)
+        _emit(report.batch_json(items, failed), as_json, tables.batch_text(items, dry_run))
         if failed:
             return EXIT_ERROR
-        return EXIT_SKIPPED if strict and any(r["skipped_clips"] for r in results) else EXIT_OK
+        return EXIT_SKIPPED if strict and any(item.skipped_clips for item in items) else EXIT_OK
 
     raise typer.Exit(_run(go))
-
-
-def _batch_table(results: list[dict[str, Any]], dry_run: bool) -> str:
-    from . import report
-
-    rows = []
-    for r in results:
-        doc = r["report"]
-        if doc is None:
-            rows.append([r["path"], "-", "FAILED", "", "", "", ""])
-            continue
-        out = doc["output"]
-        status = "dry run" if dry_run else ("written" if out["path"] else "unchanged")
-        staged = sum(c["status"] == "active" for c in doc["clips"])
-        m = doc["master"]
-        rows.append(
-            [
-                r["path"],
-                doc["session"]["format"],
-                status,
-                f"{staged}/{len(doc['clips'])}",
-                str(doc["edits"]),
-                report.db_text(m["predicted_peak_dbfs_before"]),
-                report.db_text(m["predicted_peak_dbfs_after"]),
-            ]
-        )
-    text = report.table(rows, ["session", "fmt", "result", "clips staged", "edits", "master pk", "after"])
-    ok = sum(r["ok"] for r in results)
-    return f"{text}\n\n{ok} of {len(results)} sessions done, {len(results) - ok} failed"
 
 
 @app.command()
@@ -399,7 +286,7 @@ def measure(
     averaged over channels), integrated loudness, maximum momentary and short-term loudness (LUFS, 10 ms
     steps) and loudness range (LU, EBU Tech 3342). Channels follow BS.1770: 1-4 channels are weighted 1.0;
     5 channels are L R C Ls Rs (surrounds 1.41); 6 channels are SMPTE L R C LFE Ls Rs, LFE left out."""
-    from . import report
+    from . import report, tables
     from .measure import measure_files
 
     def go() -> int:
@@ -411,9 +298,9 @@ def measure(
             else:
                 results.append(r)
         if as_json:
-            print(json.dumps({"schema": 1, "files": [report.file_levels_json(f) for f in results]}, indent=2))
+            print(json.dumps(report.measure_json(results), indent=2))
         elif results:
-            print(report.file_levels_text(results))
+            print(tables.file_levels_text(results))
         return EXIT_ERROR if failed else EXIT_OK
 
     raise typer.Exit(_run(go))

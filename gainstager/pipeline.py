@@ -1,10 +1,10 @@
-"""Orchestration: file I/O, media resolution, measurement, planning, verified atomic writes, batches.
+"""Orchestration of one session: read it, resolve its media, measure, plan, predict the master.
 
-Follow one clip: `load` reads the session bytes and the parser turns them into a model; `resolve_media`
-finds and probes the clip's audio file; `analyze` measures the clip (render.measure_clip), sums the tracks
-and the master (render.mix), plans the gains (plan.plan), predicts the master after the plan and keeps the
-headroom; `apply` has the parser splice the edits into the original bytes, re-parses the result, checks that
-only the planned values changed, and only then replaces the output file atomically.
+Follow one clip: `load` reads the session bytes and the format parses them into the model; `analyze` has
+`media.resolve_media` find and probe the clip's audio file, measures the clip (render.measure_clip), sums the
+tracks and the master (mix.mix), plans the gains (plan.plan), predicts the master after the plan and keeps
+the headroom. `output.write` then has the format splice the edits into the original bytes, re-parses the
+result (`verify`), and only then replaces the output file atomically.
 """
 
 from __future__ import annotations
@@ -12,20 +12,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from . import parsers, render
-from .audio import AudioInfo, probe
-from .errors import AudioError, FormatError, GainstagerError, WriteError
-from .model import Clip, ClipStatus, Edit, EditField, Levels, Session, Track
+from . import mix, parsers, render
+from .errors import AudioError, FormatError
+from .media import ClipMedia, resolve_media
+from .model import ClipStatus, Edit, Levels, Session
 from .plan import Plan, Policy, headroom_change, plan, with_headroom
 
 MAX_SESSION_BYTES = 1 << 30  # 1 GiB: far above any real session (the largest real Live set is ~40 MB)
-SCHEMA_VERSION = 1
 Progress = Callable[[str, float], None]
 
 
@@ -33,7 +30,7 @@ Progress = Callable[[str, float], None]
 class Loaded:
     path: str
     data: bytes
-    fmt: parsers.SessionFormat
+    fmt: parsers.SessionFormat[Any]
     session: Session
     document: Any
 
@@ -51,139 +48,9 @@ def load(path: str) -> Loaded:
     fmt = parsers.detect(data, path)
     try:
         session, document = fmt.parse(data, path)
-    except GainstagerError:
-        raise
     except (ValueError, IndexError, KeyError, UnicodeError, RecursionError) as exc:
         raise FormatError(f"{path}: not a readable {fmt.NAME} session ({type(exc).__name__}: {exc})") from exc
     return Loaded(path, data, fmt, session, document)
-
-
-# ---------------------------------------------------------------- media
-
-
-def live_crc16(data: bytes) -> int:
-    """CRC-16/UMTS (poly 0x8005, init 0, no reflection), as Live stores for the first 16 KiB of a sample."""
-    crc = 0
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
-
-
-class MediaFinder:
-    """Finds media files: the parser's candidates in order, then a search by name under its search roots,
-    confirmed by size and CRC where the session records them. Directory scans are cached per root."""
-
-    def __init__(self) -> None:
-        self._index: dict[str, dict[str, list[str]]] = {}
-
-    def _names(self, root: str) -> dict[str, list[str]]:
-        if root not in self._index:
-            index: dict[str, list[str]] = {}
-            count = 0
-            for folder, dirs, files in os.walk(root):
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                for name in files:
-                    index.setdefault(name.lower(), []).append(os.path.join(folder, name))
-                count += len(files)
-                if count > 200_000:  # a session next to a whole disk: stop scanning, stay responsive
-                    break
-            self._index[root] = index
-        return self._index[root]
-
-    def find(self, clip: Clip) -> tuple[str | None, tuple[str, ...]]:
-        """(path or None, every place tried)."""
-        media = clip.media
-        if media is None:
-            return None, ()
-        tried: list[str] = []
-        for candidate in media.candidate_paths:
-            tried.append(candidate)
-            if os.path.isfile(candidate):
-                return candidate, tuple(tried)
-        for root in media.search_roots:
-            if not os.path.isdir(root):
-                continue
-            tried.append(os.path.join(root, "**", media.file_name))
-            for hit in self._names(root).get(media.file_name.lower(), []):
-                if self._confirmed(hit, media.size_bytes, media.crc16):
-                    return hit, tuple(tried)
-        return None, tuple(tried)
-
-    @staticmethod
-    def _confirmed(path: str, size: int | None, crc: int | None) -> bool:
-        try:
-            if size and os.path.getsize(path) != size:
-                return False
-            if crc is not None and size:
-                with open(path, "rb") as f:
-                    return live_crc16(f.read(16384)) == crc
-        except OSError:
-            return False
-        return True
-
-
-@dataclass(frozen=True, slots=True)
-class ClipMedia:
-    clip: Clip  # with status MISSING / UNREADABLE / SILENT set where the audio is not usable
-    path: str | None = None
-    info: AudioInfo | None = None
-    reason: str = ""
-
-    def skipped(self, status: ClipStatus, reason: str) -> ClipMedia:
-        """This clip marked as not staged, with why."""
-        return dataclasses.replace(self, clip=dataclasses.replace(self.clip, status=status), reason=reason)
-
-
-def resolve_media(session: Session, finder: MediaFinder | None = None) -> list[ClipMedia]:
-    finder = finder or MediaFinder()
-    out: list[ClipMedia] = []
-    probed: dict[str, AudioInfo | AudioError] = {}
-    for clip in session.clips:
-        if not render.plays(clip) or clip.media is None:
-            out.append(ClipMedia(clip, reason=_status_reason(clip)))
-            continue
-        path, tried = finder.find(clip)
-        if path is None:
-            shown = "; ".join(tried[:4]) + (f"; … ({len(tried)} places)" if len(tried) > 4 else "")
-            what = "freeze audio" if clip.status is ClipStatus.FREEZE_RENDER else "media"
-            out.append(
-                ClipMedia(clip).skipped(
-                    ClipStatus.MISSING, f"{what} not found: {clip.media.written_path} (tried {shown})"
-                )
-            )
-            continue
-        if path not in probed:
-            try:
-                probed[path] = probe(path)
-            except AudioError as exc:
-                probed[path] = exc
-        info = probed[path]
-        if isinstance(info, AudioError):
-            out.append(ClipMedia(clip, path).skipped(ClipStatus.UNREADABLE, str(info)))
-        else:
-            out.append(ClipMedia(clip, path, info, "" if clip.status is ClipStatus.ACTIVE else _status_reason(clip)))
-    return out
-
-
-def _status_reason(clip: Clip) -> str:
-    reasons = {
-        ClipStatus.MUTED: "clip muted",
-        ClipStatus.MIDI: "MIDI, no audio to measure",
-        ClipStatus.EMPTY: "no audio source",
-        ClipStatus.FROZEN: "frozen track plays its freeze render",
-        ClipStatus.SESSION_VIEW: "session-view clip, not in the arrangement",
-        ClipStatus.TAKE_LANE: "take-lane alternative, not played",
-        ClipStatus.ALL_TAKES: "item plays all takes at once",
-        ClipStatus.FREEZE_RENDER: "freeze render: measured and summed, gain not written (unfreeze to change it)",
-    }
-    if clip.status == ClipStatus.ACTIVE:
-        return "no media reference"
-    return reasons.get(clip.status, str(clip.status))
-
-
-# ---------------------------------------------------------------- analysis
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +66,7 @@ class Analysis:
     edits: tuple[Edit, ...]
     headroom_change_db: float = 0.0
     notes: tuple[str, ...] = field(default=())
-    scope: render.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
+    scope: mix.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
 
     @property
     def session(self) -> Session:
@@ -228,7 +95,7 @@ class LevelCache:
             c.channel_mode,
             c.stretch,
             playable.rate_hz,
-            render.clip_gain(c),
+            render.clip_gain_linear(c),
         )
         if key not in self._levels:
             self._levels[key] = render.measure_clip(playable, pool)
@@ -242,7 +109,7 @@ def analyze(
     progress: Progress | None = None,
     cache: LevelCache | None = None,
 ) -> Analysis:
-    loaded = dataclasses.replace(loaded, session=render.with_project_rate(loaded.session, policy.sample_rate_hz))
+    loaded = dataclasses.replace(loaded, session=mix.with_project_rate(loaded.session, policy.sample_rate_hz))
     session = loaded.session
     cache = cache or LevelCache()
     media = resolve_media(session)
@@ -267,12 +134,12 @@ def analyze(
         playables = [p for p in playables if p.clip.clip_id in clip_levels]
         staged = {m.clip.clip_id for m in media if m.clip.status is ClipStatus.ACTIVE}
         stage_levels = {k: v for k, v in clip_levels.items() if k in staged}
-        mixed = render.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
+        mixed = mix.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
         track_levels = _with_clip_true_peaks(session, mixed, clip_levels)
         first = plan(session, stage_levels, track_levels, policy)
         clip_gains, faders = _playing_after(session, first)
         after = (
-            render.mix(
+            mix.mix(
                 session,
                 playables,
                 pool,
@@ -304,12 +171,12 @@ def analyze(
         tuple(final.edits(session)),
         change,
         (*final.notes, *notes),
-        render.mix_scope(session, playables),
+        mix.mix_scope(session, playables),
     )
 
 
 def _with_clip_true_peaks(
-    session: Session, mixed: render.MixResult, clip_levels: Mapping[str, Levels]
+    session: Session, mixed: mix.MixResult, clip_levels: Mapping[str, Levels]
 ) -> dict[str, Levels]:
     """Track levels whose true peak is the largest clip true peak (exact where clips do not overlap)."""
     out = dict(mixed.track_levels)
@@ -334,9 +201,9 @@ def _playing_after(session: Session, p: Plan) -> tuple[dict[str, float], dict[st
         tp = p.tracks.get(t.track_id)
         if tp is not None:
             faders[t.track_id] = (
-                render.playing_fader_db(t) + (tp.new_fader_db - t.fader_db)
+                mix.playing_fader_db(t) + (tp.new_fader_db - t.fader_db)
                 if math.isfinite(t.fader_db)
-                else render.playing_fader_db(t)
+                else mix.playing_fader_db(t)
             )
     return clips, faders
 
@@ -356,206 +223,3 @@ def _changes_output(session: Session, p: Plan) -> bool:
         if any(abs(x + fader_change) > 1e-6 for x in clip_changes) or (not clip_changes and fader_change):
             return True
     return False
-
-
-# ---------------------------------------------------------------- writing
-
-
-def default_output(path: str) -> str:
-    p = Path(path)
-    return str(p.with_name(f"{p.stem}.gainstaged{p.suffix}"))
-
-
-def render_output(analysis: Analysis) -> bytes:
-    """The new session's bytes, verified: re-parsed, only the planned values changed."""
-    loaded = analysis.loaded
-    out = loaded.fmt.apply(loaded.document, analysis.edits)
-    if not analysis.edits and out != loaded.data:
-        raise WriteError(f"{loaded.path}: writer changed bytes although no edit was planned; nothing written")
-    verify(loaded, analysis.edits, out)
-    return out
-
-
-def verify(loaded: Loaded, edits: Sequence[Edit], out: bytes) -> None:
-    """Re-parse `out` and check that it is the input session with exactly `edits` applied."""
-    try:
-        again, _ = loaded.fmt.parse(out, loaded.path)
-    except GainstagerError as exc:
-        raise WriteError(f"{loaded.path}: the written session does not parse again ({exc}); nothing written") from exc
-    expected = expected_session(loaded.session, edits)
-    problems = _differences(expected, again)
-    if problems:
-        raise WriteError(f"{loaded.path}: verification failed, {problems[0]}; nothing written")
-
-
-def expected_session(session: Session, edits: Sequence[Edit]) -> Session:
-    clips = {c.clip_id: c for c in session.clips}
-    tracks = {t.track_id: t for t in (*session.tracks, session.master)}
-    for e in edits:
-        if e.field == EditField.CLIP_GAIN:
-            clips[e.target_id] = dataclasses.replace(clips[e.target_id], gain_db=e.gain_db)
-        elif e.field == EditField.FADER:
-            tracks[e.target_id] = dataclasses.replace(tracks[e.target_id], fader_db=e.gain_db)
-        else:
-            t = tracks[e.target_id]
-            tracks[e.target_id] = dataclasses.replace(t, envelope_max_db=t.envelope_max_db + e.gain_db)
-    return dataclasses.replace(
-        session,
-        clips=tuple(clips[c.clip_id] for c in session.clips),
-        tracks=tuple(tracks[t.track_id] for t in session.tracks),
-        master=tracks[session.master.track_id],
-    )
-
-
-_GAIN_FIELDS = {"gain_db", "fader_db", "envelope_max_db"}
-_TOLERANCE_DB = 0.01  # written numbers are rounded (REAPER item gains to 6 decimals)
-
-
-def _differences(expected: Session, actual: Session) -> list[str]:
-    problems: list[str] = []
-    if (len(expected.clips), len(expected.tracks)) != (len(actual.clips), len(actual.tracks)):
-        return ["the number of clips or tracks changed"]
-    pairs: list[tuple[Clip | Track, Clip | Track]] = [
-        *zip(expected.clips, actual.clips, strict=True),
-        *zip(expected.tracks, actual.tracks, strict=True),
-        (expected.master, actual.master),
-    ]
-    for want, got in pairs:
-        for f in dataclasses.fields(want):
-            a, b = getattr(want, f.name), getattr(got, f.name)
-            if f.name in _GAIN_FIELDS:
-                if not _close_db(a, b, got):
-                    problems.append(f"{f.name} of {_ident(want)} is {b:.3f} dB, planned {a:.3f} dB")
-            elif a != b:
-                problems.append(f"{f.name} of {_ident(want)} changed ({a!r} -> {b!r})")
-    return problems
-
-
-def _close_db(a: float, b: float, obj: Clip | Track) -> bool:
-    if math.isinf(a) or math.isinf(b):
-        return a == b or (math.isinf(a) and b < -100) or (math.isinf(b) and a < -100)
-    low = getattr(obj, "fader_min_db", getattr(obj, "gain_min_db", -math.inf))
-    if math.isfinite(low) and a < low:  # clamped by the writer to the DAW's range
-        a = low
-    return abs(a - b) <= _TOLERANCE_DB or (a < -60 and b < -60)
-
-
-def _ident(obj: Clip | Track) -> str:
-    return obj.clip_id if isinstance(obj, Clip) else obj.track_id
-
-
-def write_atomic(
-    path: str, data: bytes, *, check: Callable[[bytes], None] | None = None, mode: int | None = None
-) -> None:
-    """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place and
-    fsync the folder (so the rename survives a crash). The file gets permission bits `mode` (default: those
-    of the file it replaces, if any)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".gainstager-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        with open(tmp, "rb") as f:
-            back = f.read()
-        if back != data:
-            raise WriteError(f"{path}: the temporary file read back differently; nothing written")
-        if check is not None:
-            check(back)
-        if mode is None and os.path.exists(path):
-            mode = os.stat(path).st_mode
-        if mode is not None:
-            os.chmod(tmp, mode & 0o7777)
-        os.replace(tmp, path)
-        _fsync_folder(folder)
-    except OSError as exc:
-        raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); nothing written") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _fsync_folder(folder: str) -> None:
-    """Flush a folder's entries (a rename) to disk; a no-op where folders cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    output: str | None  # None for a dry run or an unchanged session in a batch
-    backup: str | None = None
-    changed: bool = False
-
-
-def write(
-    analysis: Analysis,
-    *,
-    output: str | None = None,
-    in_place: bool = False,
-    dry_run: bool = False,
-    skip_unchanged: bool = False,
-) -> WriteResult:
-    loaded = analysis.loaded
-    data = render_output(analysis)
-    changed = data != loaded.data
-    if dry_run or (skip_unchanged and not changed):
-        return WriteResult(None, None, changed)
-    target = loaded.path if in_place else output or default_output(loaded.path)
-    if os.path.abspath(target) == os.path.abspath(loaded.path) and not in_place:
-        raise WriteError(f"{target}: refusing to overwrite the input; use --in-place (a backup is kept)")
-    backup = None
-    mode = _mode_of(loaded.path)  # the output and the backup keep the input's permission bits
-    if in_place and changed:
-        backup = _backup_name(loaded.path)
-        write_atomic(backup, loaded.data, mode=mode)
-
-    def check(back: bytes) -> None:
-        verify(loaded, analysis.edits, back)
-
-    write_atomic(target, data, check=check, mode=mode)
-    return WriteResult(target, backup, changed)
-
-
-def _mode_of(path: str) -> int | None:
-    try:
-        return os.stat(path).st_mode
-    except OSError:
-        return None
-
-
-def _backup_name(path: str) -> str:
-    candidate, n = f"{path}.bak", 1
-    while os.path.exists(candidate):
-        n += 1
-        candidate = f"{path}.bak{n}"
-    return candidate
-
-
-# ---------------------------------------------------------------- batch
-
-
-def find_sessions(paths: Sequence[str]) -> Iterator[str]:
-    """Session files under `paths` (files given directly are always included), sorted, no backups or outputs."""
-    suffixes = parsers.suffixes()
-    for root in paths:
-        if os.path.isfile(root):
-            yield root
-            continue
-        found = []
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in files:
-                low = name.lower()
-                if low.endswith(suffixes) and ".gainstaged." not in low:
-                    found.append(os.path.join(folder, name))
-        yield from sorted(found)

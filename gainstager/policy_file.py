@@ -80,10 +80,10 @@ Setting = tuple[str, OptionValue]  # (option name as on the command line, value)
 OPTIONS: dict[str, str] = {
     "meter": "meter",
     "target": "target_db",
-    "peak-ceiling": "peak_ceiling_db",
+    "peak-ceiling": "peak_ceiling_dbtp",
     "per": "per",
     "faders": "faders",
-    "headroom": "headroom_db",
+    "headroom": "headroom_dbfs",
     "max-boost": "max_boost_db",
 }
 _ENUMS: dict[str, type[StrEnum]] = {"meter": MeterKind, "per": Per, "faders": Faders}

@@ -47,6 +47,7 @@ from gainstager.model import (
     ClipStatus,
     Edit,
     EditField,
+    Fingerprint,
     MediaRef,
     Segment,
     Session,
@@ -54,6 +55,9 @@ from gainstager.model import (
     TrackKind,
 )
 from gainstager.units import NEG_INF, db_to_gain, gain_to_db
+
+from .base import absolute as is_absolute
+from .base import check_edits, splice
 
 NAME: Final = "als"
 SUFFIXES: Final = (".als",)
@@ -68,6 +72,7 @@ FADER_MIN_DB: Final = -70.0
 CLIP_GAIN_MAX: Final = 15.8489  # +24 dB (assumed UI maximum; highest observed 15.18, FORMAT-ALS.md §13)
 CLIP_GAIN_MAX_DB: Final = 24.0
 PAN_LAW_DB: Final = -3.0
+CRC_BYTES: Final = 16384  # Live checks a sample found elsewhere by the CRC of its first 16 KiB (MaxCrcSize)
 
 SENTINEL_TIME: Final = -63072000.0  # "value before the first point" event time (FORMAT-ALS.md §5)
 _RAMP_STEP_BEATS: Final = 0.25  # warped clips inside a tempo ramp: one segment per 16th note
@@ -338,10 +343,6 @@ class TempoMap:
                         k += 1
         return out
 
-    @property
-    def points(self) -> tuple[tuple[float, float], ...]:
-        return tuple(zip(self._beats, self._bpms, strict=True))
-
 
 # --- warp map ---------------------------------------------------------------------------------------------
 
@@ -470,9 +471,9 @@ def clip_segments(t: _ClipTiming, tempo: TempoMap, warp: _WarpMap | None, offset
 
 
 def live_crc16(data: bytes) -> int:
-    """Live's sample CRC: CRC-16/UMTS (poly 0x8005, init 0, no reflection) of the first 16,384 bytes."""
+    """Live's sample CRC: CRC-16/UMTS (poly 0x8005, init 0, no reflection) of the first `CRC_BYTES` bytes."""
     crc = 0
-    for byte in data[:16384]:
+    for byte in data[:CRC_BYTES]:
         crc ^= byte << 8
         for _ in range(8):
             crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
@@ -571,9 +572,9 @@ def _media(file_ref: etree._Element, quirks: _Quirks, als_path: str) -> MediaRef
             if up == base:
                 break
             base = up
-    elif rel_type == 0 and absolute and not _is_absolute(absolute):
+    elif rel_type == 0 and absolute and not is_absolute(absolute):
         cands.append(under(als_dir, absolute))
-    if absolute and _is_absolute(absolute):
+    if absolute and is_absolute(absolute):
         cands.append(absolute)
     return MediaRef(
         written_path=absolute or rel,
@@ -581,12 +582,8 @@ def _media(file_ref: etree._Element, quirks: _Quirks, als_path: str) -> MediaRef
         file_name=file_name,
         search_roots=_unique([als_dir or ".", parent or ".."]),
         size_bytes=size,
-        crc16=crc,
+        fingerprint=Fingerprint(CRC_BYTES, crc) if crc is not None else None,
     )
-
-
-def _is_absolute(path: str) -> bool:
-    return path.startswith("/") or bool(re.match(r"^[A-Za-z]:[/\\]", path))
 
 
 # --- the parse --------------------------------------------------------------------------------------------
@@ -1079,6 +1076,12 @@ _EDIT_SLOTS: Final[dict[EditField, _Slot]] = {
     EditField.FADER: _Slot.FADER,
     EditField.FADER_ENVELOPE: _Slot.ENVELOPE,
 }
+# The linear range each edited value is clamped into (the same bounds parse gives each span).
+_RANGES: Final[dict[EditField, tuple[float, float]]] = {
+    EditField.CLIP_GAIN: (0.0, CLIP_GAIN_MAX),
+    EditField.FADER: (FADER_MIN_GAIN, FADER_MAX_GAIN),
+    EditField.FADER_ENVELOPE: (FADER_MIN_GAIN, FADER_MAX_GAIN),
+}
 
 
 def _gzip(xml: bytes, os_byte: int) -> bytes:
@@ -1090,41 +1093,26 @@ def _gzip(xml: bytes, os_byte: int) -> bytes:
 
 
 def apply(document: AlsDocument, edits: Sequence[Edit]) -> bytes:
-    """Splice `edits` into the original bytes; every byte outside the changed Value attributes stays.
+    """Splice `edits` into the original bytes, as the contract in `parsers.base` says.
 
-    CLIP_GAIN and FADER set absolute dB values; FADER_ENVELOPE multiplies every point of the track's volume
-    envelope (sentinel included). Values are clamped to Live's ranges and written in Live's number style; a
-    value that formats like the original leaves the original text alone. The last absolute edit of a target
-    wins; relative envelope edits add up.
+    FADER_ENVELOPE multiplies every point of the track's volume envelope (the sentinel included). Values are
+    clamped to Live's ranges and written in Live's number style.
     """
-    absolute: dict[tuple[_Slot, str], float] = {}
-    relative: dict[str, float] = {}
-    for edit in edits:
-        slot = _EDIT_SLOTS.get(edit.field)
-        if slot is None:
-            raise WriteError(f"{document.path}: edit field ({edit.field}); expected one of {list(_EDIT_SLOTS)}")
-        key = (slot, edit.target_id)
-        if key not in document.spans:
-            raise WriteError(
-                f"{document.path}: edit target ({edit.target_id}, {edit.field}); expected a "
-                f"{'track with a volume envelope' if slot is _Slot.ENVELOPE else 'clip or track'} of this set"
-            )
-        if math.isnan(edit.gain_db) or (edit.gain_db == math.inf):
-            raise WriteError(f"{document.path}: edit gain_db ({edit.gain_db}) for {edit.target_id}; expected finite")
-        if slot is _Slot.ENVELOPE:
-            if not math.isfinite(edit.gain_db):
-                raise WriteError(f"{document.path}: envelope gain_db ({edit.gain_db}); expected a finite dB change")
-            relative[edit.target_id] = relative.get(edit.target_id, 0.0) + edit.gain_db
-        else:
-            absolute[key] = edit.gain_db
     xml = document.xml
     changes: dict[int, tuple[int, bytes]] = {}
-    for (slot, _target), gain_db in absolute.items():
-        for span in document.spans[(slot, _target)]:
-            _change(changes, xml, span, db_to_gain(gain_db))
-    for target, gain_db in relative.items():
+    for (target, field_), gain_db in check_edits(document.path, edits).items():
+        slot = _EDIT_SLOTS[field_]
+        spans = document.spans.get((slot, target))
+        if spans is None:
+            raise WriteError(
+                f"{document.path}: edit target ({target}, {field_}); expected a "
+                f"{'track with a volume envelope' if slot is _Slot.ENVELOPE else 'clip or track'} of this set"
+            )
         factor = db_to_gain(gain_db)
-        for span in document.spans[(_Slot.ENVELOPE, target)]:
+        for span in spans:
+            if slot is not _Slot.ENVELOPE:
+                _change(changes, xml, span, factor)
+                continue
             try:
                 point = float(xml[span.start : span.end])
             except ValueError:
@@ -1134,16 +1122,20 @@ def apply(document: AlsDocument, edits: Sequence[Edit]) -> bytes:
             _change(changes, xml, span, point * factor)
     if not changes:  # nothing to change: the file as it was, container bytes included
         return document.original or (_gzip(xml, document.gzip_os) if document.gzipped else xml)
-    pieces: list[bytes] = []
-    pos = 0
-    for start in sorted(changes):
-        end, text = changes[start]
-        pieces.append(xml[pos:start])
-        pieces.append(text)
-        pos = end
-    pieces.append(xml[pos:])
-    xml = b"".join(pieces)
+    xml = splice(xml, ((start, end, text) for start, (end, text) in changes.items()))
     return _gzip(xml, document.gzip_os) if document.gzipped else xml
+
+
+def quantize(field_: EditField, value_db: float) -> float:
+    """What a re-parse reads after `apply` wrote `value_db` to `field_`: clamped to Live's range, then written
+    with 10 significant digits."""
+    low, high = _RANGES[field_]
+    return gain_to_db(float(format_value(min(high, max(low, db_to_gain(value_db))))))
+
+
+def confirms(fingerprint: Fingerprint, head: bytes) -> bool:
+    """Live's check of a sample found elsewhere: the CRC of its first 16 KiB (`live_crc16`)."""
+    return live_crc16(head[: fingerprint.head_bytes]) == fingerprint.value
 
 
 def _change(changes: dict[int, tuple[int, bytes]], xml: bytes, span: _Span, value: float) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
 
-from gainstager.errors import FormatError
+from gainstager.errors import FormatError, WriteError
 from gainstager.model import (
     Automation,
     ChannelMode,
@@ -33,6 +33,7 @@ from gainstager.model import (
     ClipStatus,
     Edit,
     EditField,
+    Fingerprint,
     MediaRef,
     RateSource,
     Segment,
@@ -42,6 +43,8 @@ from gainstager.model import (
 )
 from gainstager.units import NEG_INF, db_to_gain, gain_to_db
 
+from .base import absolute, check_edits, splice, windows_absolute
+
 NAME = "rpp"
 SUFFIXES = (".rpp",)
 
@@ -49,53 +52,39 @@ MAX_BYTES = 512 * 1024 * 1024  # the largest corpus file is 1.9 MB; anything nea
 DEFAULT_SAMPLE_RATE_HZ = 48000  # REAPER writes SAMPLERATE 0 / omits it when "project sample rate" is off
 CLIP_GAIN_MAX_DB = 24.0  # SCD: item/take volume handle "16.00 = +24 dB" (§9)
 FADER_MAX_DB = 12.0  # track fader soft maximum, 3.98 (§9)
-MAX_EDIT_DB = 200.0  # sanity bound for apply(): far above any DAW limit, well below float overflow
+MAX_EDIT_DB = 200.0  # apply() clamps gains to this: far above any DAW limit, well below float overflow
+_MAX_GAIN = db_to_gain(MAX_EDIT_DB)
 
 # Decimals REAPER itself writes (§3 "Numbers"): item/take volumes have <= 6, track/master volumes 14,
 # envelope points 8. Trailing zeros and then a trailing point are stripped, as REAPER does.
 TAKE_VOLUME_DECIMALS = 6
 FADER_DECIMALS = 14
 ENVELOPE_POINT_DECIMALS = 8
+_DECIMALS = {
+    EditField.CLIP_GAIN: TAKE_VOLUME_DECIMALS,
+    EditField.FADER: FADER_DECIMALS,
+    EditField.FADER_ENVELOPE: ENVELOPE_POINT_DECIMALS,
+}
 
-# Version quirks seen in shared/corpus/rpp and how this module copes with each (version, quirk, handling).
-VERSION_QUIRKS: tuple[tuple[str, str, str], ...] = (
-    (
-        "pre-2.x legacy (file 37)",
-        "header `<REAPER_PROJECT 0.1` has no version string",
-        "Session.version = ''",
-    ),
-    (
-        "pre-2.x legacy (file 37)",
-        "short lines: track VOLPAN 2 fields, item VOLPAN 3, FADEIN 3, ISBUS/MAINSEND/PLAYRATE 1",
-        "fields are read by position with REAPER's defaults for missing ones",
-    ),
-    (
-        "pre-2.x legacy (file 37)",
-        "numbers printed with %.6f (`VOLPAN 1.000000 0.000000`)",
-        "a value equal at the output precision is not rewritten",
-    ),
-    ("pre-2.x legacy (file 37)", "<SOURCE SECTION> (section/reverse) wrapping the file", "window + reverse"),
-    (
-        "4.32 (file 09)",
-        "track volumes zero-padded to 14 decimals (`VOLPAN 1.00000000000000`)",
-        "not rewritten when the new value formats equal",
-    ),
-    ("5.18-6.18 / 6.69-7.27", "FADEIN/FADEOUT have 6 / 7 fields", "only fields 2 and 3 are read"),
-    ("5.70-7.27", 'MP3 sources: `FILE "x.mp3" 1` (trailing flag)', "only the path token is read"),
-    ("6.18+ (files 15, 20, 21)", "`TAKE NULL` slots; 1-field `VOLPAN` when take 0 is empty", "EMPTY take"),
-    ("7.x (file 27)", "`<ITEM {GUID}` inside `<FREEZE`", "FROZEN clips, never edited"),
-    (
-        "6.81 / 7.x (files 19, 27)",
-        "a frozen track's own items are its freeze renders, each with a `FREEZE pos len offs` line and `LOCK 1`",
-        "FREEZE_RENDER clips: measured and summed, never edited",
-    ),
-    (
-        "7.x backups, interrupted saves",
-        "NUL bytes after the closing `>` of the project",
-        "accepted and kept byte for byte; a NUL anywhere else is refused",
-    ),
-    ("5.979 (file 10)", "blank and oddly indented lines written by an extension", "ignored, kept"),
-)
+# Version quirks seen in shared/corpus/rpp and how this module copes with each (version: quirk -> handling).
+# Kept as comments: no code branches on the version, the scanner copes with every one of them.
+#   pre-2.x legacy (file 37): header `<REAPER_PROJECT 0.1` has no version string -> Session.version = ''
+#   pre-2.x legacy (file 37): short lines (track VOLPAN 2 fields, item VOLPAN 3, FADEIN 3, ISBUS/MAINSEND/PLAYRATE
+#       1) -> fields are read by position with REAPER's defaults for missing ones
+#   pre-2.x legacy (file 37): numbers printed with %.6f (`VOLPAN 1.000000 0.000000`) -> a value equal at the
+#       output precision is not rewritten
+#   pre-2.x legacy (file 37): <SOURCE SECTION> (section/reverse) wrapping the file -> window + reverse
+#   4.32 (file 09): track volumes zero-padded to 14 decimals (`VOLPAN 1.00000000000000`) -> not rewritten when
+#       the new value formats equal
+#   5.18-6.18 / 6.69-7.27: FADEIN/FADEOUT have 6 / 7 fields -> only fields 2 and 3 are read
+#   5.70-7.27: MP3 sources `FILE "x.mp3" 1` (trailing flag) -> only the path token is read
+#   6.18+ (files 15, 20, 21): `TAKE NULL` slots; 1-field `VOLPAN` when take 0 is empty -> EMPTY take
+#   7.x (file 27): `<ITEM {GUID}` inside `<FREEZE` -> FROZEN clips, never edited
+#   6.81 / 7.x (files 19, 27): a frozen track's own items are its freeze renders, each with a `FREEZE pos len offs`
+#       line and `LOCK 1` -> FREEZE_RENDER clips: measured and summed, never edited
+#   7.x backups, interrupted saves: NUL bytes after the closing `>` of the project -> accepted and kept byte for
+#       byte; a NUL anywhere else is refused
+#   5.979 (file 10): blank and oddly indented lines written by an extension -> ignored, kept
 
 _MIDI_SOURCES = frozenset({"MIDI", "MIDIPOOL"})
 _NOT_EDITABLE = frozenset({ClipStatus.FROZEN, ClipStatus.FREEZE_RENDER})  # freezes are re-rendered, not edited
@@ -156,7 +145,6 @@ _KEYWORDS = frozenset(
 _TOKEN = re.compile(rb'"([^"]*)"|\'([^\']*)\'|`([^`]*)`|([^ \t]+)')
 _BARE = re.compile(rb"[^ \t]+")
 _NUMBER = re.compile(rb"[ \t]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 _QUOTES = b"\"'`"
 
 
@@ -380,55 +368,39 @@ def parse(data: bytes, path: str) -> tuple[Session, RppDocument]:
 
 
 def apply(document: RppDocument, edits: Sequence[Edit]) -> bytes:
-    """Splice `edits` into the document's bytes; every byte outside the edited numbers stays identical.
+    """Splice `edits` into the document's bytes, as the contract in `parsers.base` says.
 
-    CLIP_GAIN and FADER are absolute and idempotent. FADER_ENVELOPE is relative (it multiplies every point of
-    a linear volume envelope) and only exists for tracks whose automation is LINEAR_ENVELOPE. A value that
-    formats to what the file already says leaves the original bytes alone. Unknown targets raise ValueError.
+    A take volume keeps its sign (polarity). Values are clamped to at most `MAX_EDIT_DB`; nothing is clamped
+    below (0 is silence). FADER_ENVELOPE exists only for tracks whose automation is LINEAR_ENVELOPE.
     """
-    data = document.data
-    if not edits:
-        return data
-    replacements: dict[int, tuple[int, bytes]] = {}
-    seen: set[tuple[str, EditField]] = set()
-    for edit in edits:
-        key = (edit.target_id, EditField(edit.field))
-        if key in seen:
-            raise ValueError(f"{document.path}: two edits of {edit.field} on {edit.target_id}; expected one")
-        seen.add(key)
-        spans = document.spans.get(key)
+    replacements: list[tuple[int, int, bytes]] = []
+    for (target, field_), gain_db in check_edits(document.path, edits).items():
+        spans = document.spans.get((target, field_))
         if spans is None:
-            raise ValueError(_not_editable(document, edit))
-        relative = key[1] is EditField.FADER_ENVELOPE
-        if not edit.gain_db <= MAX_EDIT_DB or (relative and edit.gain_db == NEG_INF):
-            allowed = "a finite dB value" if relative else "-inf or a dB value"
-            raise ValueError(
-                f"{document.path}: {edit.field} of {edit.target_id} ({edit.gain_db} dB); "
-                f"expected {allowed} up to {MAX_EDIT_DB:+.0f} dB"
-            )
-        factor = db_to_gain(edit.gain_db)
+            raise WriteError(_not_editable(document, Edit(target, field_, gain_db)))
+        factor = db_to_gain(gain_db)
         for span in spans:
-            if relative:
+            if field_ is EditField.FADER_ENVELOPE:
                 value = span.original * factor
-            elif key[1] is EditField.CLIP_GAIN:
+            elif field_ is EditField.CLIP_GAIN:
                 value = -factor if span.original < 0 else factor  # keep the take's polarity
             else:
                 value = factor
+            value = math.copysign(min(abs(value), _MAX_GAIN), value)
             text = format_number(value, span.decimals)
-            if text == format_number(span.original, span.decimals):
-                continue
-            replacements[span.start] = (span.end, text.encode("ascii"))
-    if not replacements:
-        return data
-    out: list[bytes] = []
-    cursor = 0
-    for start in sorted(replacements):
-        end, number = replacements[start]
-        out.append(data[cursor:start])
-        out.append(number)
-        cursor = end
-    out.append(data[cursor:])
-    return b"".join(out)
+            if text != format_number(span.original, span.decimals):
+                replacements.append((span.start, span.end, text.encode("ascii")))
+    return splice(document.data, replacements)
+
+
+def quantize(field_: EditField, value_db: float) -> float:
+    """What a re-parse reads after `apply` wrote `value_db` to `field_`: clamped, rounded to REAPER's decimals."""
+    return gain_to_db(float(format_number(min(db_to_gain(value_db), _MAX_GAIN), _DECIMALS[field_])))
+
+
+def confirms(fingerprint: Fingerprint, head: bytes) -> bool:
+    """REAPER records no fingerprint of its media: a file found by name is taken as it is."""
+    return True
 
 
 def _not_editable(document: RppDocument, edit: Edit) -> str:
@@ -1094,18 +1066,17 @@ def _window(chain: list[_Source]) -> tuple[float, float | None, bool, bool]:
 
 def _media_ref(written: str, kind: str, rpp_dir: str, record_paths: tuple[str, ...]) -> MediaRef:
     """Candidate locations in the order of the resolver in §7 (strings only, no filesystem access)."""
-    windows_absolute = bool(_WINDOWS_ABSOLUTE.match(written))
     posix_absolute = written.startswith("/")
     # a POSIX absolute path may hold a literal backslash in a file name; elsewhere "\\" is a separator
     file_name = written.rsplit("/", 1)[-1] if posix_absolute and "\\" in written else re.split(r"[\\/]", written)[-1]
     candidates: list[str] = []
-    if posix_absolute or windows_absolute:
+    if absolute(written):
         candidates.append(written)
     else:
         candidates.append(os.path.normpath(os.path.join(rpp_dir, written.replace("\\", "/"))))
     if file_name:
         for folder in record_paths:
-            if not folder or _WINDOWS_ABSOLUTE.match(folder):
+            if not folder or windows_absolute(folder):
                 continue
             candidates.append(os.path.normpath(os.path.join(rpp_dir, folder.replace("\\", "/"), file_name)))
         candidates.append(os.path.normpath(os.path.join(rpp_dir, file_name)))

@@ -115,8 +115,8 @@ def test_role_targets_and_track_overrides() -> None:
     )
     got = by_name(pf)
     vox, fx, pad, bass = (got[n].policy for n in ("Lead Vox", "Rainstick", "Pad Strings", "Bass DI"))
-    assert (vox.meter, vox.target_db, vox.peak_ceiling_db) == (MeterKind.PEAK, -12.0, -6.0)
-    assert (fx.meter, fx.target_db, fx.peak_ceiling_db) == (MeterKind.LUFS, -20.0, -3.0)
+    assert (vox.meter, vox.target_db, vox.peak_ceiling_dbtp) == (MeterKind.PEAK, -12.0, -6.0)
+    assert (fx.meter, fx.target_db, fx.peak_ceiling_dbtp) == (MeterKind.LUFS, -20.0, -3.0)
     assert (pad.meter, pad.target_db) == (MeterKind.RMS, -25.0)
     assert got["Pad Strings"].rule == 'name ~ built-in pad pattern; track "Pad Strings" (team.toml [tracks])'
     assert (got["Bass DI"].role, bass.meter) == ("fx", MeterKind.LUFS)
@@ -128,11 +128,11 @@ def test_role_targets_and_track_overrides() -> None:
 def test_command_line_over_file_over_defaults() -> None:
     pf = parse('headroom = -3.0\nmax-boost = 12.0\nper = "clip"\nfaders = "unity"', "team.toml")
     r = resolve(BAND, pf, {"headroom": -9.0})
-    assert r.policy == Policy(headroom_db=-9.0, max_boost_db=12.0, per=Per.CLIP, faders=Faders.UNITY)
-    assert all(t.policy.max_boost_db == 12.0 and t.policy.headroom_db == -9.0 for t in r.tracks)
+    assert r.policy == Policy(headroom_dbfs=-9.0, max_boost_db=12.0, per=Per.CLIP, faders=Faders.UNITY)
+    assert all(t.policy.max_boost_db == 12.0 and t.policy.headroom_dbfs == -9.0 for t in r.tracks)
     # A ceiling on the command line replaces every role's ceiling, and says so.
     ceiling = by_name(pf, {"peak-ceiling": -1.0})
-    assert ceiling["Kick In"].policy.peak_ceiling_db == -1.0
+    assert ceiling["Kick In"].policy.peak_ceiling_dbtp == -1.0
     assert ceiling["Kick In"].overridden == ("peak-ceiling",)
     assert ceiling["Kick In"].policy.meter == MeterKind.PEAK
     # A target is a number on a meter: --target alone replaces the role's meter too (with the global one).

@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 from scipy.signal import firwin, resample_poly
 
+from fixtures import als_factory
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
 from gainstager import pipeline
 from gainstager.audio import write
 from gainstager.measure import measure_files
 from gainstager.model import FileLevels, Levels, RateSource
 from gainstager.plan import Policy
-from tests import als_factory
 from tests.conftest import cli
 
 PROJECT_RATE = 48000

@@ -19,6 +19,7 @@ from gainstager.check import CheckResult, TrackInput, check_session, junit_xml
 from gainstager.model import Levels
 from gainstager.plan import MeterKind, Policy, plan
 from gainstager.policy_file import load, resolve
+from gainstager.verify import verify
 
 RATE = 48000
 SECONDS = 4.0
@@ -118,7 +119,7 @@ def test_roles_stage_each_track_to_its_own_target(tmp_path: Path, band: tuple[Pa
     )
     edits = p.edits(loaded.session)
     out = loaded.fmt.apply(loaded.document, edits)
-    pipeline.verify(loaded, edits, out)
+    verify(loaded.fmt, loaded.session, edits, out)
     staged = tmp_path / "band.staged.rpp"
     staged.write_bytes(out)
 
@@ -137,7 +138,7 @@ def test_roles_stage_each_track_to_its_own_target(tmp_path: Path, band: tuple[Pa
 
     def verdicts(levels: dict[str, Levels], name: str) -> CheckResult:
         inputs = [TrackInput(t.track_id, t.name, levels[t.name], t.policy, t.role, t.rule) for t in resolution.tracks]
-        return check_session(name, inputs, analysis.master_peak_before_dbfs, resolution.policy.headroom_db)
+        return check_session(name, inputs, analysis.master_peak_before_dbfs, resolution.policy.headroom_dbfs)
 
     original, output = verdicts(before, "band.rpp"), verdicts(after, "band.staged.rpp")
     assert [t.passed for t in original.tracks] == [False] * 5

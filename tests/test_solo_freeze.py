@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fixtures import als_factory as als
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
 from gainstager import pipeline
 from gainstager.audio import write
 from gainstager.model import ClipStatus
 from gainstager.plan import Policy
-from tests import als_factory as als
 from tests.conftest import cli
 
 RATE = 48000

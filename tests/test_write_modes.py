@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fixtures.rpp_factory import ItemSpec, TrackSpec, make_project
-from gainstager import pipeline
+from gainstager import output
 from gainstager.audio import write
 from tests.conftest import cli
 
@@ -69,6 +69,6 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(os, "fsync", record)
     target = tmp_path / "sub" / "x.rpp"
     target.parent.mkdir()
-    pipeline.write_atomic(str(target), b"data", mode=0o644)
+    output.write_atomic(str(target), b"data", mode=0o644)
     assert target.read_bytes() == b"data" and mode_of(target) == 0o644
     assert synced == [target.parent]

@@ -6,10 +6,10 @@ import gzip
 
 import pytest
 
+from fixtures import als_factory as f
 from gainstager.errors import WriteError
 from gainstager.model import ClipStatus, Edit, EditField
 from gainstager.parsers import als
-from tests import als_factory as f
 from tests.conftest import CORPUS
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
 from gainstager.audio import write
-from gainstager.errors import FormatError
+from gainstager.errors import FormatError, WriteError
 from gainstager.model import ClipStatus, Edit, EditField, RateSource
 from gainstager.parsers import rpp
 from tests.conftest import CORPUS, assert_refused, cli
@@ -126,7 +126,7 @@ def test_freeze_items_are_measured_but_never_edited() -> None:
         ("track:0/frozen:0", ClipStatus.FROZEN),
     ]
     assert session.tracks[0].frozen
-    with pytest.raises(ValueError, match="freeze-render"):
+    with pytest.raises(WriteError, match="freeze-render"):
         rpp.apply(document, [Edit("track:0/item:0", EditField.CLIP_GAIN, -3.0)])
 
 
