@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from . import __version__
+from .cache import CacheOptions
 from .errors import GainstagerError
 from .plan import Policy
 from .schema import SCHEMA_VERSION
@@ -85,25 +86,48 @@ POLICY_OPTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def policy_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give `command` one option per Policy field (types and defaults from Policy) and hand it one `policy`
-    argument built from them; a value out of range exits 2 with the Policy's own message."""
-    hints = typing.get_type_hints(Policy)
-    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "policy"]
-    added = []
-    for f in dataclasses.fields(Policy):
-        flag, help_ = POLICY_OPTIONS[f.name]
-        option = typer.Option(flag, help=help_, case_sensitive=False)
-        kind = inspect.Parameter.KEYWORD_ONLY
-        added.append(inspect.Parameter(f.name, kind, default=f.default, annotation=Annotated[hints[f.name], option]))
+CACHE_OPTIONS: dict[str, tuple[str, str]] = {
+    "enabled": (
+        "--cache/--no-cache",
+        "Use the lasting measurement cache, so that audio measured once (in any session) is not measured again; "
+        "--no-cache measures everything and keeps nothing.",
+    ),
+    "directory": (
+        "--cache-dir",
+        "Where the measurement cache lives (default: $GAINSTAGER_CACHE_DIR, else the user's cache directory).",
+    ),
+}
 
-    @functools.wraps(command)
-    def with_policy(**kwargs: Any) -> None:
-        values = {f.name: kwargs.pop(f.name) for f in dataclasses.fields(Policy)}
-        command(policy=_run(lambda: Policy(**values)), **kwargs)
 
-    with_policy.__dict__["__signature__"] = inspect.Signature(own + added)
-    return with_policy
+def options_of(cls: type[Any], table: dict[str, tuple[str, str]], param: str) -> Callable[[Callable[..., None]], Any]:
+    """A decorator that gives a command one option per field of the frozen dataclass `cls` (types and defaults
+    from it, flag and help from `table`) and hands it one argument `param` built from them; a value the class
+    refuses exits 2 with its own message."""
+
+    hints = typing.get_type_hints(cls)
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != param]
+        added = []
+        for f in dataclasses.fields(cls):
+            flag, help_ = table[f.name]
+            option = typer.Option(flag, help=help_, case_sensitive=False)
+            hint = Annotated[hints[f.name], option]  # type: ignore[valid-type,name-defined]
+            added.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hint))
+
+        @functools.wraps(command)
+        def with_options(**kwargs: Any) -> None:
+            values = {f.name: kwargs.pop(f.name) for f in dataclasses.fields(cls)}
+            command(**{param: _run(lambda: cls(**values))}, **kwargs)
+
+        with_options.__dict__["__signature__"] = inspect.Signature(own + added)
+        return with_options
+
+    return decorate
+
+
+policy_options = options_of(Policy, POLICY_OPTIONS, "policy")
+cache_options = options_of(CacheOptions, CACHE_OPTIONS, "cache")
 
 
 JsonOpt = Annotated[
@@ -165,6 +189,7 @@ def _emit(doc: Any, as_json: bool, text: str) -> None:
 def _one_session(
     path: str,
     policy: Policy,
+    cache: CacheOptions,
     as_json: bool,
     strict: bool,
     write: Callable[[Analysis], WriteResult] | None = None,
@@ -172,10 +197,15 @@ def _one_session(
     dry_run: bool = False,
 ) -> int:
     """analyze (no `write`) or apply one session, print its report; the exit code."""
+    from . import cache as cache_
     from . import pipeline, report, tables
 
     progress = _Progress()
-    a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
+    store = cache_.open(cache.directory, enabled=cache.enabled)
+    try:
+        a = pipeline.analyze(pipeline.load(path), policy, progress=progress, cache=store)
+    finally:
+        store.close()
     progress.done()
     r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
     _emit(report.session_json(r), as_json, tables.session_text(r))
@@ -186,16 +216,21 @@ SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
 
 @app.command()
 @policy_options
-def analyze(session: SessionArg, policy: Policy, as_json: JsonOpt = False, strict: StrictOpt = False) -> None:
+@cache_options
+def analyze(
+    session: SessionArg, policy: Policy, cache: CacheOptions, as_json: JsonOpt = False, strict: StrictOpt = False
+) -> None:
     """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes nothing."""
-    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict)))
+    raise typer.Exit(_run(lambda: _one_session(session, policy, cache, as_json, strict)))
 
 
 @app.command()
 @policy_options
+@cache_options
 def apply(
     session: SessionArg,
     policy: Policy,
+    cache: CacheOptions,
     output: Annotated[
         str | None,
         typer.Option(
@@ -222,11 +257,12 @@ def apply(
     def write(a: Analysis) -> WriteResult:
         return output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
 
-    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, write, dry_run=dry_run)))
+    raise typer.Exit(_run(lambda: _one_session(session, policy, cache, as_json, strict, write, dry_run=dry_run)))
 
 
 @app.command()
 @policy_options
+@cache_options
 def batch(
     paths: Annotated[
         list[str],
@@ -236,6 +272,7 @@ def batch(
         ),
     ],
     policy: Policy,
+    cache: CacheOptions,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Analyze and verify every session, write nothing.")
     ] = False,
@@ -261,7 +298,8 @@ def batch(
             _err(f"{p}: no such file or folder")
         progress = _Progress()
         items = []
-        for i, item in enumerate(batch_.run(found, policy, dry_run=dry_run, jobs=jobs or os.cpu_count() or 1), 1):
+        jobs_ = jobs or os.cpu_count() or 1
+        for i, item in enumerate(batch_.run(found, policy, dry_run=dry_run, jobs=jobs_, cache_options=cache), 1):
             progress(f"{i}/{len(found)} {os.path.basename(item.path)}", i / max(len(found), 1))
             if item.error:
                 _err(item.error)
@@ -302,6 +340,42 @@ def measure(
         elif results:
             print(tables.file_levels_text(results))
         return EXIT_ERROR if failed else EXIT_OK
+
+    raise typer.Exit(_run(go))
+
+
+cache_app = typer.Typer(
+    no_args_is_help=True,
+    help="The lasting measurement cache: audio measured once is not measured again. `info` shows where it is "
+    "and what it holds; `clear` empties it.",
+)
+app.add_typer(cache_app, name="cache")
+CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help=CACHE_OPTIONS["directory"][1])]
+
+
+@cache_app.command("info")
+def cache_info(directory: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Where the measurement cache is, how many entries it holds and their size."""
+    from . import cache as cache_
+    from . import report, tables
+
+    def go() -> int:
+        info = cache_.info(directory)
+        _emit(report.cache_info_json(info), as_json, tables.cache_info_text(info))
+        return EXIT_OK
+
+    raise typer.Exit(_run(go))
+
+
+@cache_app.command("clear")
+def cache_clear(directory: CacheDirOpt = None) -> None:
+    """Empty the measurement cache (the next analysis measures everything again)."""
+    from . import cache as cache_
+
+    def go() -> int:
+        removed = cache_.clear(directory)
+        print(f"removed {removed} entries from {cache_.directory(directory)}")
+        return EXIT_OK
 
     raise typer.Exit(_run(go))
 

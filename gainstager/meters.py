@@ -78,6 +78,8 @@ HOPS_PER_BLOCK = 4  # BS.1770-4 Annex 1: T_g = 400 ms blocks with 75 % overlap -
 HOPS_PER_SHORT_TERM = 30  # Tech 3341 §2.2: short-term window 3 s = 30 hops of 100 ms
 SURROUND_WEIGHT = 1.41  # BS.1770-4 Annex 1, Table 3: G = 1.41 (+1.5 dB) for Ls, Rs
 
+# Bump when any level a meter reports changes (the lasting measurement cache keys by it).
+METER_VERSION = 1
 _CHUNK_TARGET = 1 << 17  # frames per internal processing chunk (rounded to a whole unit)
 
 
@@ -132,9 +134,11 @@ class Meter:
 
     With an `executor` (owned by the caller), channels are metered in parallel on its threads; numpy and
     BLAS release the GIL, so two channels use two cores. Results are identical with or without it.
+    `buffer_dtype` float32 halves the memory of a meter fed float32 audio (the renderer's); it computes in
+    float64 either way, with the same results.
 
     Memory stays flat: the meter keeps two float64 energies per 10 ms segment, at most one internal chunk
-    (~2.7 s at 48 kHz) of audio and at most `truepeak._TP_POOL` true-peak candidate blocks (3.5 MB) waiting to be
+    (~2.7 s at 48 kHz) of audio and at most `truepeak._TP_POOL` true-peak candidate blocks (0.9 MB) waiting to be
     computed against a higher running maximum.
     """
 
@@ -146,6 +150,7 @@ class Meter:
         weights: Sequence[float] | None = None,
         true_peak: bool = True,
         executor: Executor | None = None,
+        buffer_dtype: npt.DTypeLike = np.float64,
     ) -> None:
         if sample_rate_hz <= 0:
             raise ValueError(f"sample_rate_hz: got {sample_rate_hz}; expected a positive rate in Hz")
@@ -174,7 +179,7 @@ class Meter:
         self._hist = hist
 
         # Rows: [interpolator history | chunk being filled]; history is carried from the previous chunk.
-        self._pending = np.zeros((channels, hist + self._chunk))
+        self._pending = np.zeros((channels, hist + self._chunk), dtype=buffer_dtype)
         self._n_pending = 0
         self._k_index = [int(np.searchsorted(self._k_channels, c)) if w[c] > 0.0 else -1 for c in range(channels)]
         self._frames = 0
@@ -228,7 +233,8 @@ class Meter:
         nseg = n // seg
 
         def one_channel(c: int) -> _ChannelPart:
-            row = ext[c, hist : hist + n]
+            full = np.asarray(ext[c, : hist + n], dtype=np.float64)  # a float32 buffer is read as float64
+            row = full[hist:]
             # Unweighted energy per segment (RMS and gated RMS), float64 accumulation.
             xs = row[: nseg * seg].reshape(nseg, seg)
             energy_u = _row_energies(xs)
@@ -241,7 +247,7 @@ class Meter:
                 y, state = self._k_filter_row(row, self._state[k_index])
                 ys = y[: nseg * seg].reshape(nseg, seg)
                 energy_k = self.weights[c] * _row_energies(ys)
-            peak_blocks = self._tp.blocks(ext[c, : hist + n], final=final)
+            peak_blocks = self._tp.blocks(full, final=final)
             return _ChannelPart(energy_u, tail_energy, energy_k, state, *peak_blocks)
 
         if self._executor is not None and self.channels > 1:

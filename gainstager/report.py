@@ -16,6 +16,7 @@ from .schema import SCHEMA_VERSION
 from .units import finite_or_none
 
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
+    from .cache import CacheInfo
     from .mix import MixScope
     from .output import WriteResult
     from .pipeline import Analysis
@@ -77,6 +78,8 @@ class SessionReport:
     notes: tuple[str, ...] = field(default=())
     written: Written | None = None  # apply only
     scope: MixScope | None = None  # project rate, solo, frozen tracks, what the master prediction leaves out
+    regions_measured: int = 0  # distinct regions this run metered
+    regions_cached: int = 0  # distinct regions it took from the measurement cache
 
     @property
     def skipped_clips(self) -> int:
@@ -162,6 +165,8 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
         a.notes,
         out,
         a.scope,
+        a.regions.measured,
+        a.regions.cached,
     )
 
 
@@ -237,6 +242,7 @@ def session_json(r: SessionReport) -> dict[str, Any]:
         "edits": r.edits,
         "notes": list(r.notes),
         "mix": scope_json(r.scope),
+        "regions": {"measured": r.regions_measured, "cached": r.regions_cached},
     }
     if r.written is not None:
         w = r.written
@@ -259,7 +265,12 @@ def batch_json(items: list[BatchItem], failed: int) -> dict[str, Any]:
         }
         for i in items
     ]
-    return {"schema": SCHEMA_VERSION, "sessions": sessions, "failed": failed}
+    reports = [i.report for i in items if i.report]
+    regions = {
+        "measured": sum(r.regions_measured for r in reports),
+        "cached": sum(r.regions_cached for r in reports),
+    }
+    return {"schema": SCHEMA_VERSION, "sessions": sessions, "failed": failed, "regions": regions}
 
 
 def scope_json(scope: MixScope | None) -> dict[str, Any] | None:
@@ -288,3 +299,15 @@ def file_levels_json(f: FileLevels) -> dict[str, Any]:
 
 def measure_json(files: list[FileLevels]) -> dict[str, Any]:
     return {"schema": SCHEMA_VERSION, "files": [file_levels_json(f) for f in files]}
+
+
+def cache_info_json(info: CacheInfo) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "cache": {
+            "directory": info.directory,
+            "store": info.store,
+            "entries": info.entries,
+            "size_bytes": info.size_bytes,
+        },
+    }

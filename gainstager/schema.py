@@ -15,11 +15,20 @@ the session as it was read (before any change). tests/test_schema.py validates r
      "edits": int, "notes": [str],
      "mix": {"sample_rate_hz", "sample_rate_source", "soloed": [str], "frozen": [str], "frozen_left_out": [str],
              "left_out": {"instrument_tracks", "return_tracks", "sends", "plugin_tracks"}},
+     "regions": {"measured": int, "cached": int},
      "output": {"path", "backup", "changed", "dry_run"}}          (apply only)
 
+``regions`` counts the distinct regions (a file's audio as one clip plays it) this run metered, and those it
+took from the lasting measurement cache (or from another process that was metering them at the same time):
+an unchanged session analysed again measures nothing.
+
 ``gainstager batch --json`` (BATCH): ``{"schema": 1, "sessions": [{"path", "ok", "error", "skipped_clips",
-"report": SESSION | null}], "failed": int}``; `failed` counts failed sessions and paths that
-do not exist.
+"report": SESSION | null}], "failed": int, "regions": {"measured": int, "cached": int}}``; `failed` counts
+failed sessions and paths that do not exist; `regions` sums the sessions' (a region shared by several sessions
+is measured once: its other sessions count it as cached).
+
+``gainstager cache info --json`` (CACHE_INFO): ``{"schema": 1, "cache": {"directory", "store", "entries",
+"size_bytes"}}``.
 
 ``gainstager measure --json`` (MEASURE): ``{"schema": 1, "files": [{"path", "sample_rate_hz", "channels",
 **LEVELS}]}``.
@@ -56,6 +65,8 @@ def _object(properties: dict[str, Any], required: tuple[str, ...] | None = None)
 
 
 LEVELS = _object({key: _DB for key in _LEVEL_KEYS})
+_COUNT = {"type": "integer", "minimum": 0}
+_REGIONS = _object({"measured": _COUNT, "cached": _COUNT})
 _LEVELS_OR_NULL = {"anyOf": [LEVELS, {"type": "null"}]}
 
 _SESSION_BODY = {
@@ -134,11 +145,12 @@ _SESSION_BODY = {
             {"type": "null"},
         ]
     },
+    "regions": _REGIONS,
     "output": _object(
         {"path": _TEXT_OR_NULL, "backup": _TEXT_OR_NULL, "changed": {"type": "boolean"}, "dry_run": {"type": "boolean"}}
     ),
 }
-_SESSION_REQUIRED = ("session", "policy", "clips", "tracks", "master", "edits", "notes", "mix")
+_SESSION_REQUIRED = ("session", "policy", "clips", "tracks", "master", "edits", "notes", "mix", "regions")
 _VERSION = {"const": SCHEMA_VERSION}
 
 SESSION = _object({"schema": _VERSION, **_SESSION_BODY}, ("schema", *_SESSION_REQUIRED))
@@ -158,6 +170,7 @@ BATCH = _object(
             ),
         },
         "failed": {"type": "integer", "minimum": 0},
+        "regions": _REGIONS,
     }
 )
 MEASURE = _object(
@@ -170,5 +183,11 @@ MEASURE = _object(
                 | {key: _DB for key in _LEVEL_KEYS}
             ),
         },
+    }
+)
+CACHE_INFO = _object(
+    {
+        "schema": _VERSION,
+        "cache": _object({"directory": _TEXT, "store": _TEXT, "entries": _COUNT, "size_bytes": _COUNT}),
     }
 )

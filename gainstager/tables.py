@@ -12,6 +12,7 @@ from .plan import METER_FIELD, MeterKind
 from .report import BatchItem, SessionReport, TrackRow, session_report
 
 if TYPE_CHECKING:
+    from .cache import CacheInfo
     from .mix import MixScope
     from .output import WriteResult
     from .pipeline import Analysis
@@ -84,6 +85,7 @@ def session_text(r: SessionReport) -> str:
     for c in r.clips:
         counts[str(c.status)] = counts.get(str(c.status), 0) + 1
     out.append("clips: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f"; {r.edits} edits")
+    out.append(f"regions: {r.regions_measured} measured, {r.regions_cached} from the cache")
     if r.written is not None and r.written.dry_run:
         out.append("dry run: nothing written")
     elif r.written is not None and r.written.path:
@@ -117,7 +119,12 @@ def batch_text(items: list[BatchItem], dry_run: bool) -> str:
         )
     text = table(rows, ["session", "fmt", "result", "clips staged", "edits", "master pk", "after"])
     ok = sum(i.ok for i in items)
-    return f"{text}\n\n{ok} of {len(items)} sessions done, {len(items) - ok} failed"
+    measured = sum(i.report.regions_measured for i in items if i.report)
+    cached = sum(i.report.regions_cached for i in items if i.report)
+    return (
+        f"{text}\n\n{ok} of {len(items)} sessions done, {len(items) - ok} failed; "
+        f"regions: {measured} measured, {cached} from the cache"
+    )
 
 
 def scope_lines(scope: MixScope | None) -> list[str]:
@@ -166,3 +173,14 @@ def file_levels_text(files: list[FileLevels]) -> str:
             ]
         )
     return table(rows, ["file", "Hz", "ch", "s", "peak", "TP", "RMS", "gRMS", "LUFS-I", "M max", "S max", "LRA"])
+
+
+def cache_info_text(info: CacheInfo) -> str:
+    return "\n".join(
+        [
+            f"cache directory: {info.directory}",
+            f"store: {info.store}",
+            f"entries: {info.entries}",
+            f"size: {info.size_bytes / 1e6:.1f} MB",
+        ]
+    )
