@@ -339,7 +339,8 @@ class MeasurementCache:
     # --- claims
 
     def claim(self, k: str) -> bool:
-        """Take the right to measure `k` (True), unless another live process holds it (False)."""
+        """Take the right to measure what goes under key `k` (True), unless another live process holds it (False).
+        The holder `put`s the value, then `release`s the claim; the others `wait(k)`."""
         mine = encode({"pid": os.getpid(), "host": socket.gethostname()})
         for _ in range(2):
             if self._guarded(lambda: self._store.add("claim:" + k, mine, CLAIM_S), True):
@@ -467,7 +468,10 @@ class MeasurementCache:
         self._leave("")
         assert self.path is not None
         try:
-            shutil.rmtree(self.path, ignore_errors=True)
+            if os.path.isdir(self.path) and not os.path.islink(self.path):
+                shutil.rmtree(self.path, ignore_errors=True)
+            elif os.path.lexists(self.path):
+                os.remove(self.path)  # a file where the store's folder belongs
             self._store = _DiskStore(self.path)
         except Exception as again:
             self._leave(

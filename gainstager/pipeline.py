@@ -227,12 +227,16 @@ def _measure(
         if k in by_key or k in mine or k in others:
             continue
         levels = _levels(store.get("clip:" + k))
-        if levels is not None:
-            by_key[k] = levels
-        elif store.claim(k):
-            mine[k] = p.clip.clip_id
-        else:
+        if levels is None and store.claim("clip:" + k):
+            levels = _levels(store.get("clip:" + k))  # put by another process between our look and our claim?
+            if levels is None:
+                mine[k] = p.clip.clip_id
+                continue
+            store.release("clip:" + k)
+        if levels is None:
             others[k] = p
+        else:
+            by_key[k] = levels
     cached = set(by_key)
     try:
         while True:
@@ -244,7 +248,7 @@ def _measure(
             except mix.ClipFailed as failed:  # its region goes (every clip of it), and the mix plays again
                 k = keys[failed.clip_id]
                 unreadable.update((c, str(failed.error)) for c, ck in keys.items() if ck == k)
-                store.release(k)
+                store.release("clip:" + k)
         for k, clip_id in mine.items():
             if clip_id in mixed.clip_levels:
                 by_key[k] = mixed.clip_levels[clip_id]
