@@ -21,22 +21,17 @@ Claims: when two processes (a batch's workers) want the same region at once, the
 does not measure it but `wait`s for the value. A claim whose owner has died (same host, process gone) is taken
 over; a claim released without a value (its owner could not measure it) leaves the region to the waiter.
 
-Only the standard library is imported here: diskcache and platformdirs are imported when a cache is opened, so
-that `gainstager --help` and `measure` do not pay for them.
+Only the standard library is imported here, and what only a cache in use needs (diskcache, platformdirs, and
+hashlib, zlib, shutil, socket) where it is used, so that `gainstager --help` and `measure` do not pay for it.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import json
 import os
-import shutil
-import socket
-import struct
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,13 +127,17 @@ def encode(value: dict[str, Any]) -> bytes:
         arrays.append(np.ascontiguousarray(obj))
         return {"$array": len(arrays) - 1, "dtype": obj.dtype.str, "shape": list(obj.shape)}
 
+    import zlib
+
     text = json.dumps(value, default=array, separators=(",", ":")).encode()
-    body = b"".join([struct.pack("<Q", len(text)), text, *(a.tobytes() for a in arrays)])
+    body = b"".join([len(text).to_bytes(8, "little"), text, *(a.tobytes() for a in arrays)])
     return MAGIC + bytes([FORMAT]) + zlib.compress(body, 1)
 
 
 def decode(data: bytes) -> dict[str, Any]:
     """The inverse of `encode`; ValueError for anything else (a foreign, older or damaged value)."""
+    import zlib
+
     import numpy as np
 
     header = MAGIC + bytes([FORMAT])
@@ -146,10 +145,12 @@ def decode(data: bytes) -> dict[str, Any]:
         raise ValueError("not a gainstager cache value of this format")
     try:
         body = zlib.decompress(data[len(header) :])
-        (size,) = struct.unpack_from("<Q", body)
-        text, blob = body[8 : 8 + size], memoryview(body)[8 + size :]
-    except (zlib.error, struct.error) as exc:
+    except zlib.error as exc:
         raise ValueError(f"damaged value ({exc})") from exc
+    size = int.from_bytes(body[:8], "little")
+    if len(body) < 8 or 8 + size > len(body):
+        raise ValueError("damaged value (short)")
+    text, blob = body[8 : 8 + size], memoryview(body)[8 + size :]
     at = 0
 
     def array(obj: dict[str, Any]) -> Any:
@@ -174,11 +175,15 @@ def decode(data: bytes) -> dict[str, Any]:
 
 def key(*parts: object) -> str:
     """A short key for plain data `parts` (JSON-able, floats exact)."""
+    import hashlib
+
     text = json.dumps(parts, separators=(",", ":"), sort_keys=True)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def content_hash(path: str) -> str:
+    import hashlib
+
     h = hashlib.blake2b(digest_size=16)
     with builtins.open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
@@ -341,7 +346,7 @@ class MeasurementCache:
     def claim(self, k: str) -> bool:
         """Take the right to measure what goes under key `k` (True), unless another live process holds it (False).
         The holder `put`s the value, then `release`s the claim; the others `wait(k)`."""
-        mine = encode({"pid": os.getpid(), "host": socket.gethostname()})
+        mine = encode({"pid": os.getpid(), "host": _host()})
         for _ in range(2):
             if self._guarded(lambda: self._store.add("claim:" + k, mine, CLAIM_S), True):
                 self._claims.add(k)
@@ -467,6 +472,8 @@ class MeasurementCache:
         what = _describe(exc)
         self._leave("")
         assert self.path is not None
+        import shutil
+
         try:
             if os.path.isdir(self.path) and not os.path.islink(self.path):
                 shutil.rmtree(self.path, ignore_errors=True)
@@ -495,6 +502,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
 
 
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
 def _busy(exc: Exception) -> bool:
     """A store that is only busy (locked by other processes for longer than the timeout), not damaged."""
     text = str(exc).lower()
@@ -504,7 +517,7 @@ def _busy(exc: Exception) -> bool:
 def _alive(holder: dict[str, Any]) -> bool:
     """Whether a claim's owner may still be working: another host's always counts as alive (until the claim
     lapses); on this host, the process must exist."""
-    if holder.get("host") != socket.gethostname():
+    if holder.get("host") != _host():
         return True
     pid = holder.get("pid")
     if not isinstance(pid, int) or pid <= 0:
