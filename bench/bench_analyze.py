@@ -7,8 +7,8 @@ It writes (once, seeded, reused by later runs) into bench/out/ the audio and REA
 
 * ``sixteen``: 16 stereo tracks of 5 minutes, one clip per track (1.4 GB);
 * ``session``: 32 tracks, 5 minutes (21 mono and 10 stereo files, 1.7 GB): one folder (a drum bus with four
-  children), a few tracks with 2-4 items (fades, source offsets), the rest one item each; also 2.5- and
-  10-minute versions of it (the 10-minute one loops its items);
+  children), a few tracks with 2-4 items (fades, source offsets), the rest one item each; also 2.5-, 10- and
+  30-minute versions of it (the longer ones loop their items);
 * ``clips``: 4,000 short clips (0.5-2.5 s, each a different region of one of 400 three-second files, a third
   of them with fades) on 40 tracks.
 
@@ -17,14 +17,16 @@ Then, as separate processes and as a user would run them (interpreter start incl
 
   (a) cold: ``gainstager analyze PROJECT --json --cache-dir DIR`` with DIR emptied first;
   (b) warm: the same again, the cache now full;
-  (c) ``python -c "import soundfile; [soundfile.read(f, dtype='float32') for f in FILES]"``: a single-process
-      float32 decode of the files the session plays,
+  (c) ``python -c "import soundfile; for f in FILES: soundfile.read(f, dtype='float32')"``: a single-process
+      float32 decode of the files the session plays, file by file,
 
 interleaved so that a change of machine load hits all alike, and prints wall and CPU time, peak RSS, CPU
-utilisation (CPU time / wall time: how many cores were busy) and the ratio cold / decode. For ``clips`` it
-prints a cold and a warm run, and the peak RSS of the 2.5-, 5- and 10-minute ``session`` (memory must not grow
-with the session's length). The load average at the start and at the end is printed too: other work on the
-machine slows everything, the decode peer included.
+utilisation (CPU time / wall time: how many cores were busy) and the ratio cold / decode; then (d) one run with
+``--faders unity`` on the full cache: the levels come from the cache, and the master after that plan (whose
+faders move the tracks very differently) is derived by rendering only the blocks its bound cannot rule out.
+For ``clips`` it prints a cold and a warm run, and the peak RSS of the 2.5-, 5-, 10- and 30-minute ``session``
+(memory must not grow with the session's length). The load average is printed with each session: other work on
+the machine slows everything, the decode peer included.
 
 Peak RSS and CPU time come from os.wait4 on each child, so every figure belongs to one process.
 """
@@ -53,6 +55,7 @@ STEREO = frozenset({0, 1, 2, 7, 12, 13, 18, 24, 25, 30})  # track indices writte
 FOLDER = range(1, 6)  # track 1 opens a folder (a drum bus, no items); tracks 2-5 are in it
 MULTI_ITEM = {3: 2, 9: 3, 14: 4, 21: 2, 27: 3}  # track index -> number of items
 SHORT_FILES, SHORT_S, CLIP_TRACKS, CLIPS_PER_TRACK = 400, 3.0, 40, 100
+UNITY = ("--faders", "unity")
 
 
 def track_audio(index: int, seconds: float, rng: np.random.Generator, stereo: bool | None = None) -> np.ndarray:
@@ -145,7 +148,7 @@ def session_audio() -> list[Path]:
 
 
 def session(files: list[Path], scale: float) -> Path:
-    """The 32-track project playing `files`; item times scaled by `scale` (0.5, 1 or 2; 2 loops the items)."""
+    """The 32-track project playing `files`; item times scaled by `scale` (above 1 the items loop)."""
     from fixtures.rpp_factory import ItemSpec, TrackSpec
 
     length = MINUTES * 60 * scale
@@ -219,10 +222,11 @@ def warm_page_cache(paths: list[Path]) -> None:
                 pass
 
 
-def analyze(project: Path, cache_dir: Path, *, cold: bool) -> Run:
+def analyze(project: Path, cache_dir: Path, *, cold: bool, options: tuple[str, ...] = ()) -> Run:
     if cold:
         shutil.rmtree(cache_dir, ignore_errors=True)
-    return run_once([*gainstager_command(), "analyze", str(project), "--json", "--cache-dir", str(cache_dir)])
+    command = [*gainstager_command(), "analyze", str(project), "--json", "--cache-dir", str(cache_dir), *options]
+    return run_once(command)
 
 
 def row(label: str, r: Run) -> str:
@@ -233,7 +237,7 @@ def compare(name: str, project: Path, files: list[Path], runs: int, cache_dir: P
     """Cold and warm analyze against a single-process float32 decode of the same files, interleaved."""
     size_mb = sum(f.stat().st_size for f in files) / 1e6
     print(f"\n{name}: {project} ({len(files)} files, {size_mb:.0f} MB) [{load()}]")
-    decode_src = f"import soundfile; [soundfile.read(f, dtype='float32') for f in {[str(f) for f in files]!r}]"
+    decode_src = f"import soundfile\nfor f in {[str(f) for f in files]!r}:\n    soundfile.read(f, dtype='float32')"
     warm_page_cache(files)
     cold, warm, decode = [], [], []
     for _ in range(runs):
@@ -245,13 +249,15 @@ def compare(name: str, project: Path, files: list[Path], runs: int, cache_dir: P
     print(row("(a) analyze --json, cold (empty cache)", a))
     print(row("(b) analyze --json, warm (cache full)", w))
     print(row("(c) float32 decode, one process", d))
+    # the levels cached, another policy: the prediction renders only the blocks its bound cannot rule out
+    print(row("(d) warm, then --faders unity (once)", analyze(project, cache_dir, cold=False, options=UNITY)))
     print(f"cold analyze / decode = {a.wall_s / d.wall_s:.2f}x wall (goal <= 1.5, aim 1.1); warm {w.wall_s:.2f} s")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--no-long", action="store_true", help="skip the 10-minute session")
+    parser.add_argument("--no-long", action="store_true", help="skip the 10- and 30-minute sessions")
     parser.add_argument("--only", choices=("sixteen", "session", "clips"), help="run one session only")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
@@ -267,7 +273,7 @@ def main() -> int:
         if args.only in (None, "session"):
             audio = session_audio()
             played = [f for i, f in enumerate(audio) if i != FOLDER[0]]
-            scales = (0.5, 1.0) if args.no_long else (0.5, 1.0, 2.0)
+            scales = (0.5, 1.0) if args.no_long else (0.5, 1.0, 2.0, 6.0)
             projects = {s: session(audio, s) for s in scales}
             compare("32 tracks, 5 min (folder, multi-item tracks, fades)", projects[1.0], played, args.runs, cache_dir)
             print(f"\n{'session length':<16} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13}  (cold)")
