@@ -15,8 +15,10 @@ summed; track FX are not rendered (levels are pre-FX).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from .units import db_to_gain, gain_to_db
 
 BLOCK_FRAMES = 1 << 16
 _EPS = 1e-7  # frames; absorbs float error so that frame k of a rate-1 clip reads source frame k
+_MIN_FADE_S = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +155,12 @@ def render_clip(p: Playable, reader: AudioReader, t0_s: float, count: int, out_r
     if clip.fade_in_s > 0.0 or clip.fade_out_s > 0.0:
         t = t0_s + np.arange(first, last, dtype=np.float64) / out_rate_hz
         envelope = np.full(len(t), gain, dtype=np.float64)
+        # A fade shorter than _MIN_FADE_S (far below one sample at any rate) shapes the samples as it would, but
+        # dividing by it cannot overflow (a 1e-308 s fade would).
         if clip.fade_in_s > 0.0:
-            envelope *= np.clip((t - clip_start) / clip.fade_in_s, 0.0, 1.0)
+            envelope *= np.clip((t - clip_start) / max(clip.fade_in_s, _MIN_FADE_S), 0.0, 1.0)
         if clip.fade_out_s > 0.0:
-            envelope *= np.clip((clip_end - t) / clip.fade_out_s, 0.0, 1.0)
+            envelope *= np.clip((clip_end - t) / max(clip.fade_out_s, _MIN_FADE_S), 0.0, 1.0)
         part *= envelope[:, None].astype(np.float32)
     elif gain != 1.0:
         part *= np.float32(gain)
@@ -305,9 +310,13 @@ def mix(
         for t in tracks
     }
     track_ids = {t.track_id for t in tracks}
+    playing = _playing_spans(by_track.values(), rate)
     master_gain = db_to_gain(fader_db.get(session.master.track_id, playing_fader_db(session.master)))
     done = 0
     while done < total:
+        done = _next_playing_frame(playing, done)  # silence between clips is skipped, however long
+        if done >= total:
+            break
         count = min(BLOCK_FRAMES, total - done)
         t0, t1 = done / rate, (done + count) / rate
         bus: dict[str, FloatArray] = {}  # what children send to each folder in this block (stereo, post-fader)
@@ -334,6 +343,30 @@ def mix(
         if progress is not None:
             progress(done / total)
     return MixResult({k: m.result() for k, m in track_meters.items()}, gain_to_db(master_peak), overlapping)
+
+
+def _playing_spans(tracks: Iterable[list[Playable]], rate: int) -> list[tuple[int, int]]:
+    """The frames where some clip plays, as sorted, merged [start, end) spans."""
+    spans = sorted(
+        (max(math.floor(p.clip.timeline_start_s * rate), 0), math.ceil(p.clip.timeline_end_s * rate))
+        for ps in tracks
+        for p in ps
+    )
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        elif b > a:
+            merged.append((a, b))
+    return merged
+
+
+def _next_playing_frame(spans: list[tuple[int, int]], frame: int) -> int:
+    """`frame` if some clip plays there, else the start of the next span (sys.maxsize when none is left)."""
+    i = bisect.bisect_right(spans, (frame, math.inf)) - 1
+    if i >= 0 and frame < spans[i][1]:
+        return frame
+    return spans[i + 1][0] if i + 1 < len(spans) else sys.maxsize
 
 
 def _render_track(
