@@ -113,11 +113,14 @@ def _policy(
 
 
 def _err(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    """One line, always: a newline that reached a message (a file name holds one) is shown escaped."""
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    print(f"error: {one_line}", file=sys.stderr)
 
 
-def _run(fn: Callable[[], T]) -> T:
-    """Turn errors into one line on stderr and an exit code; Ctrl-C exits 130."""
+def _run(fn: Callable[[], T], path: str = "") -> T:
+    """Turn errors into one line on stderr (naming `path` where the error itself cannot) and an exit code;
+    Ctrl-C exits 130."""
     try:
         return fn()
     except GainstagerError as exc:
@@ -127,7 +130,7 @@ def _run(fn: Callable[[], T]) -> T:
         print("interrupted", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except MemoryError:
-        _err("out of memory")
+        _err(f"{path}: out of memory" if path else "out of memory")
         raise typer.Exit(EXIT_ERROR) from None
 
 
@@ -186,7 +189,7 @@ def analyze(
         _emit(report.analysis_json(a), as_json, report.analysis_text(a))
         return EXIT_SKIPPED if strict and _skipped(a) else EXIT_OK
 
-    raise typer.Exit(_run(go))
+    raise typer.Exit(_run(go, session))
 
 
 @app.command()
@@ -235,7 +238,7 @@ def apply(
         )
         return EXIT_SKIPPED if strict and _skipped(a) else EXIT_OK
 
-    raise typer.Exit(_run(go))
+    raise typer.Exit(_run(go, session))
 
 
 # One level cache per batch worker process: a sample shared by several projects is measured once.

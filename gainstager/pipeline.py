@@ -9,9 +9,15 @@ only the planned values changed, and only then replaces the output file atomical
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import fcntl
 import math
 import os
+import re
+import secrets
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,15 +45,21 @@ class Loaded:
 
 
 def load(path: str) -> Loaded:
-    """Read and parse a session; FormatError (one line, file named) for anything that is not one."""
+    """Read and parse a session; FormatError (one line, file named) for anything that is not one.
+
+    Only a regular file is read, at most MAX_SESSION_BYTES: a FIFO, a device (a symlink to /dev/zero) or a
+    directory is refused from its open descriptor (O_NONBLOCK, then fstat), so nothing blocks or reads forever."""
     try:
-        size = os.path.getsize(path)
-        if size > MAX_SESSION_BYTES:
-            raise FormatError(f"{path}: file too large ({size} bytes); expected at most {MAX_SESSION_BYTES}")
-        with open(path, "rb") as f:
-            data = f.read()
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device"
+                raise FormatError(f"{path}: not a regular file ({kind}); expected a session file")
+            data = f.read(MAX_SESSION_BYTES + 1)
     except OSError as exc:
         raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_SESSION_BYTES:
+        raise FormatError(f"{path}: file too large (over {MAX_SESSION_BYTES} bytes); expected at most that")
     fmt = parsers.detect(data, path)
     try:
         session, document = fmt.parse(data, path)
@@ -114,7 +126,10 @@ class MediaFinder:
     @staticmethod
     def _confirmed(path: str, size: int | None, crc: int | None) -> bool:
         try:
-            if size and os.path.getsize(path) != size:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or a device found by name is never opened
+                return False
+            if size and st.st_size != size:
                 return False
             if crc is not None and size:
                 with open(path, "rb") as f:
@@ -178,6 +193,8 @@ def _status_reason(clip: Clip) -> str:
     }
     if clip.status == ClipStatus.ACTIVE:
         return "no media reference"
+    if clip.status == ClipStatus.INVALID:
+        return f"unreadable or implausible value in the session: {clip.note}"
     return reasons.get(clip.status, str(clip.status))
 
 
@@ -436,28 +453,89 @@ def _ident(obj: Clip | Track) -> str:
 
 
 def write_atomic(path: str, data: bytes, *, check: Callable[[bytes], None] | None = None) -> None:
-    """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place."""
+    """Write `data` to a temporary file beside `path` (mode 0600), read it back, check it, give it the mode of the
+    file it replaces, then rename it into place.
+
+    The temporary file has no name until the instant before the rename (Linux O_TMPFILE, then a link), so a crash
+    or `kill -9` leaves the old file or the new one, and a complete `.gainstager-PID-*.tmp` only if it lands in
+    the microseconds between link and rename; the next write into the folder removes such files once PID is
+    gone. Where the file system cannot do O_TMPFILE, the temporary file is named from the start."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".gainstager-", suffix=".tmp", dir=folder)
+    _remove_stale_temporaries(folder)
+    tmp: str | None = None
     try:
-        with os.fdopen(fd, "wb") as f:
+        fd, tmp = _temporary_file(folder)
+        with os.fdopen(fd, "w+b") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        with open(tmp, "rb") as f:
+            f.seek(0)
             back = f.read()
-        if back != data:
-            raise WriteError(f"{path}: the temporary file read back differently; nothing written")
-        if check is not None:
-            check(back)
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        os.replace(tmp, path)
+            if back != data:
+                raise WriteError(f"{path}: the temporary file read back differently; nothing written")
+            if check is not None:
+                check(back)
+            if os.path.exists(path):
+                os.fchmod(f.fileno(), os.stat(path).st_mode & 0o7777)
+            if tmp is None:
+                tmp = _link_into(folder, f.fileno())
+            os.replace(tmp, path)
+            tmp = None
     except OSError as exc:
         raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); nothing written") from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def _temporary_file(folder: str) -> tuple[int, str | None]:
+    """(descriptor, None) of an unnamed file in `folder`, or (descriptor, name) of a named one where unsupported."""
+    if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):
+        try:
+            return os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600), None
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+    fd, name = tempfile.mkstemp(prefix=f".gainstager-{os.getpid()}-", suffix=".tmp", dir=folder)
+    return fd, name
+
+
+_TEMPORARY = re.compile(r"\.gainstager-(\d+)-\w+\.tmp")
+
+
+def _remove_stale_temporaries(folder: str) -> None:
+    """Remove our temporary files in `folder` whose process is gone (left by a crash; see write_atomic)."""
+    try:
+        names = [e.name for e in os.scandir(folder) if _TEMPORARY.fullmatch(e.name)]
+    except OSError:
+        return
+    for name in names:
+        pid = int(_TEMPORARY.fullmatch(name).group(1))  # type: ignore[union-attr]
+        try:
+            os.kill(pid, 0)
+            continue  # alive (or another user's): perhaps writing right now
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+
+
+def _link_into(folder: str, fd: int) -> str:
+    """Give the unnamed file `fd` a fresh temporary name in `folder`: linkat(AT_SYMLINK_FOLLOW) through /proc, as
+    open(2) documents (a directory descriptor makes os.link call linkat rather than link, which would not follow)."""
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        while True:
+            name = f".gainstager-{os.getpid()}-{secrets.token_hex(8)}.tmp"
+            try:
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+                return os.path.join(folder, name)
+            except FileExistsError:
+                continue
+    finally:
+        os.close(dir_fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,16 +561,45 @@ def write(
     target = loaded.path if in_place else output or default_output(loaded.path)
     if os.path.abspath(target) == os.path.abspath(loaded.path) and not in_place:
         raise WriteError(f"{target}: refusing to overwrite the input; use --in-place (a backup is kept)")
-    backup = None
-    if in_place and changed:
-        backup = _backup_name(loaded.path)
-        write_atomic(backup, loaded.data)
 
     def check(back: bytes) -> None:
         verify(loaded, analysis.edits, back)
 
-    write_atomic(target, data, check=check)
+    if not in_place:
+        write_atomic(target, data, check=check)
+        return WriteResult(target, None, changed)
+    with _locked_unchanged(loaded):  # another gainstager on the same session fails here; nothing is mixed
+        backup = None
+        if changed:
+            backup = _backup_name(loaded.path)
+            write_atomic(backup, loaded.data)
+        write_atomic(target, data, check=check)
     return WriteResult(target, backup, changed)
+
+
+@contextlib.contextmanager
+def _locked_unchanged(loaded: Loaded) -> Iterator[None]:
+    """Hold an exclusive lock (flock) on the session file and make sure it still holds the bytes that were
+    analysed; WriteError otherwise. The lock dies with the process, so a killed run never leaves it behind."""
+    path = loaded.path
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot reopen the session ({exc.strerror or exc}); nothing written") from exc
+    with open(fd, "rb") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise WriteError(f"{path}: another process is writing this session (locked); nothing written") from exc
+        try:
+            st = os.fstat(f.fileno())
+            same = stat.S_ISREG(st.st_mode) and st.st_ino == os.stat(path).st_ino
+            same = same and f.read(len(loaded.data) + 1) == loaded.data
+        except OSError:
+            same = False
+        if not same:
+            raise WriteError(f"{path}: the session changed on disk since it was read; nothing written")
+        yield
 
 
 def _backup_name(path: str) -> str:
