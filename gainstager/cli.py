@@ -269,6 +269,13 @@ def _batch_one(path: str, policy: Policy, dry_run: bool) -> dict[str, Any]:
         }
 
 
+def _ignore_interrupts() -> None:
+    """Batch workers leave Ctrl-C to the parent: one interrupted inside the task queue's lock hangs the pool."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _batch_results(paths: list[str], policy: Policy, dry_run: bool, jobs: int) -> Iterator[dict[str, Any]]:
     if jobs <= 1 or len(paths) <= 1:
         for p in paths:
@@ -276,10 +283,17 @@ def _batch_results(paths: list[str], policy: Policy, dry_run: bool, jobs: int) -
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts)
+    try:
         futures = [pool.submit(_batch_one, p, policy, dry_run) for p in paths]
         for fut in as_completed(futures):
             yield fut.result()
+    except BaseException:  # Ctrl-C: stop now. Writes are atomic, so a stopped session leaves nothing behind.
+        for process in list(pool._processes.values()):  # no public way to stop running workers
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 @app.command()
@@ -427,3 +441,7 @@ def main() -> None:
             raise
         _err(f"internal error ({type(exc).__name__}: {exc}); set GAINSTAGER_DEBUG=1 for details")
         sys.exit(EXIT_ERROR)
+    finally:  # the work is over and the exit code set: a Ctrl-C while the interpreter shuts down must not undo it
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
