@@ -1315,7 +1315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     index = []
     for c in chosen:
         session = c.materialize(opts.out / c.case_id)
-        index.append(f"{c.case_id}\t{c.cls}\t{session.relative_to(opts.out)}\t{c.description}")
+        where = str(session.relative_to(opts.out)).encode("unicode_escape").decode()  # names may hold tabs
+        index.append(f"{c.case_id}\t{c.cls}\t{where}\t{c.description}")
     (opts.out / "index.tsv").write_text("case\tclass\tsession\tdescription\n" + "\n".join(index) + "\n")
     sys.stderr.write(f"wrote {len(chosen)} cases to {opts.out}\n")
     return 0
