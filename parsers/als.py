@@ -235,7 +235,9 @@ def _parse_xml(xml: bytes, path: str) -> etree._Element:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
-        huge_tree=False,  # libxml2's own limits stay on: depth 256, 10 MB per text node or attribute value
+        # Plugin states can pass libxml2's default 10 MB per text node, so its huge mode stays on: depth is still
+        # capped (2048) and _check_size has bounded the element count and the size before this point.
+        huge_tree=True,
         load_dtd=False,
         dtd_validation=False,
         remove_blank_text=False,

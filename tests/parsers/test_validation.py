@@ -157,8 +157,12 @@ def test_xml_costs_are_bounded() -> None:
     head = b'<?xml version="1.0"?>\n<Ableton MinorVersion="11.0_433"><LiveSet>'
     with pytest.raises(FormatError, match="tags in"):  # 2 million empty elements: 8 MB that lxml would make 240 MB
         als.parse(head + b"<a/>" * 2_000_000 + b"</LiveSet></Ableton>", "s.als")
-    with pytest.raises(FormatError, match="broken XML"):  # libxml2's depth limit stays on
-        als.parse(head + b"<a>\n" * 300 + b"</a>\n" * 300 + b"</LiveSet></Ableton>", "s.als")
+    with pytest.raises(FormatError, match="Excessive depth"):  # libxml2's depth limit stays on (2048)
+        als.parse(
+            _live_set().replace(b"<LiveSet>", b"<LiveSet>" + b"<Nested>" * 3000 + b"</Nested>" * 3000, 1), "s.als"
+        )
+    big = _live_set().replace(b'<Annotation Value=""', b'<Annotation Value="' + b"x" * (12 << 20) + b'"', 1)
+    assert als.parse(big, "s.als")[1].xml == big  # a 12 MB value (a plugin state can be that big) is fine
     t0 = time.perf_counter()
     zeros = gzip.compress(b"<" + b" " * (200 << 20), compresslevel=1, mtime=0)  # 200 MiB in about 200 KB
     with pytest.raises(FormatError, match="decompressed size"):
