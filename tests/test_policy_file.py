@@ -4,6 +4,8 @@ and one-line errors for bad files."""
 from __future__ import annotations
 
 import pickle
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -253,3 +255,14 @@ def test_describe_names_options_as_the_command_line_does() -> None:
         ("sample-rate", "the session's"),
     )
     assert describe(Policy(sample_rate_hz=44100))[-1] == ("sample-rate", "44100 Hz")
+
+
+def test_the_readme_example_is_the_demo_policy_and_is_valid() -> None:
+    """The README shows fixtures/demo/policy.toml; both say the same, and our reader accepts it."""
+    repo = Path(__file__).resolve().parent.parent
+    (example,) = re.findall(r"```toml\n(.*?)```", (repo / "README.md").read_text(encoding="utf-8"), re.S)
+    demo = repo / "fixtures" / "demo" / "policy.toml"
+    assert tomllib.loads(example) == tomllib.loads(demo.read_text(encoding="utf-8"))
+    pf = load(str(demo))
+    assert [r.pattern for r in pf.rules if r.origin == str(demo)] == ["scratch|guide"]
+    assert dict(pf.role("vocal").settings)["target"] == -12.0
