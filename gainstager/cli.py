@@ -209,8 +209,7 @@ SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
 def analyze(
     session: SessionArg, policy: Policies, as_json: JsonOpt = False, strict: StrictOpt = False, html: HtmlOpt = None
 ) -> None:
-    """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes nothing
-    (but the --html report)."""
+    """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes no session."""
     raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, html=html)))
 
 
@@ -328,10 +327,11 @@ def check(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure sessions and check that they are gain-staged; writes no session. Exit 0 when every staged track is
-    within the tolerance of its own target (or held below it as apply would leave it: by its true-peak ceiling,
-    the boost cap or a gain range) and each master's predicted peak is within the headroom; exit 1 otherwise,
-    printing what is out and why. A session apply has just written passes with the same policy."""
+    """Check that sessions are gain-staged: exit 0 if so, else 1 with what is out and why. Writes no session.
+
+    A staged track passes when it is within the tolerance of its own target, or held below it as apply would
+    leave it (by its true-peak ceiling, the boost cap or a gain range); the master passes when its predicted
+    peak is within the headroom. A session apply has just written passes with the same policy."""
     from . import check as check_
     from . import pipeline, report, tables
 
