@@ -15,6 +15,7 @@ from .errors import GainstagerError
 from .output import write
 from .pipeline import LevelCache, analyze, load
 from .plan import Policy
+from .policy_file import Policies
 from .report import BatchItem, session_report
 
 
@@ -39,7 +40,7 @@ def find_sessions(paths: Sequence[str]) -> Iterator[str]:
 _WORKER_CACHE: LevelCache | None = None
 
 
-def process(path: str, policy: Policy, dry_run: bool) -> BatchItem:
+def process(path: str, policy: Policy | Policies, dry_run: bool) -> BatchItem:
     """One session of a batch (in a worker process): analyse, verify, write unless unchanged. Never raises."""
     global _WORKER_CACHE
     if _WORKER_CACHE is None:
@@ -54,7 +55,7 @@ def process(path: str, policy: Policy, dry_run: bool) -> BatchItem:
         return BatchItem(path, None, f"{path}: internal error ({type(exc).__name__}: {exc})")
 
 
-def run(paths: Sequence[str], policy: Policy, *, dry_run: bool, jobs: int) -> Iterator[BatchItem]:
+def run(paths: Sequence[str], policy: Policy | Policies, *, dry_run: bool, jobs: int) -> Iterator[BatchItem]:
     """Process `paths` on `jobs` worker processes; yield each item as it finishes (not in input order)."""
     if jobs <= 1 or len(paths) <= 1:
         for p in paths:
