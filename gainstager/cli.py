@@ -7,24 +7,31 @@ progress only when stderr is a terminal. Exit codes: 0 ok, 1 error (bad input, a
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+import typing
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from . import __version__
+from .check import DEFAULT_TOLERANCE_DB
 from .errors import GainstagerError
-from .model import ClipStatus
-from .plan import Faders, MeterKind, Per, Policy
+from .plan import Policy
+from .policy_file import OPTIONS, Policies, shown
+from .schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from . import pipeline
+    from .output import WriteResult
+    from .pipeline import Analysis
 
-# The session pipeline (parsers, renderer), the report (which imports the pipeline) and the process pool are
+# The session pipeline (parsers and lxml, the renderer), the batch with its process pool and the reports are
 # imported inside the commands that use them, so that `gainstager measure` and `--help` start quickly.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SKIPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -40,73 +47,75 @@ app = typer.Typer(
 
 T = TypeVar("T")
 
-# ---------------------------------------------------------------- shared options
+# ---------------------------------------------------------------- options
 
-MeterOpt = Annotated[
-    MeterKind,
-    typer.Option(
-        "--meter",
-        help="Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left "
-        "out), lufs = BS.1770 integrated loudness, peak = sample peak dBFS, true-peak = dBTP (4x oversampled).",
-        case_sensitive=False,
-    ),
+# The help of each Policy field's option; its name comes from policy_file.OPTIONS (the one place that names the
+# options, for the command line and the policy file alike), its type and default from Policy itself.
+POLICY_HELP: dict[str, str] = {
+    "meter": "Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left out), "
+    "lufs = BS.1770 integrated loudness, peak = sample peak dBFS, true-peak = dBTP (4x oversampled).",
+    "target_db": "Target level in dB on the chosen meter (-60..0).",
+    "peak_ceiling_dbtp": "No clip or track is raised above this true peak, in dBTP (-60..0).",
+    "per": "track: one gain for all clips of a track, keeping their relative levels (measured as one long item); "
+    "clip: each clip its own gain.",
+    "faders": "keep: each fader moves opposite to its track's clip-gain change, so the pre-FX mix balance is "
+    "unchanged; unity: faders at 0 dB.",
+    "headroom_dbfs": "Highest predicted master sample peak after the plan, in dBFS (-60..0); above it, every track "
+    "feeding the master comes down by the same amount. One value per session, whatever the tracks' roles.",
+    "max_boost_db": "Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never "
+    "raised past it to reach the target (a clip already above it is not raised further).",
+    "sample_rate_hz": "Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
+    "(the session's own: 48000 for Live sets, which store none; a REAPER project's SAMPLERATE). A rate the REAPER "
+    "project forces always wins. The report says which rate was used.",
+}
+POLICY_FILE_HELP = (
+    "A TOML policy file: any of the options below, plus roles by track-name pattern with their own meter, target and "
+    "ceiling, and per-track overrides (see the README). Options given here override the file; the file overrides "
+    "the defaults."
+)
+
+
+def policy_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` one option per Policy field (types from Policy; not given: None) and --policy FILE, and
+    hand it one `policy` argument: the policy file and the options actually given, checked (a bad value or a bad
+    file exits 2 with one line naming it)."""
+    hints = typing.get_type_hints(Policy)
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "policy"]
+    kind = inspect.Parameter.KEYWORD_ONLY
+    file_option = typer.Option("--policy", help=POLICY_FILE_HELP, metavar="FILE")
+    added = [inspect.Parameter("policy_file", kind, default=None, annotation=Annotated[str | None, file_option])]
+    options = {field: option for option, field in OPTIONS.items()}
+    for f in dataclasses.fields(Policy):
+        option = options[f.name]
+        help_ = f"{POLICY_HELP[f.name]} (default: {shown(option, f.default)}, or the policy file's value)"
+        flag = typer.Option(f"--{option}", help=help_, case_sensitive=False, show_default=False)
+        added.append(inspect.Parameter(f.name, kind, default=None, annotation=Annotated[hints[f.name] | None, flag]))
+
+    @functools.wraps(command)
+    def with_policy(**kwargs: Any) -> None:
+        given = {o: v for o, f in OPTIONS.items() if (v := kwargs.pop(f)) is not None}
+        path = kwargs.pop("policy_file")
+        command(policy=_run(lambda: Policies.read(path, given)), **kwargs)
+
+    with_policy.__dict__["__signature__"] = inspect.Signature(own + added)
+    return with_policy
+
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help=f"Print the versioned JSON report (schema {SCHEMA_VERSION}) to stdout.")
 ]
-TargetOpt = Annotated[float, typer.Option("--target", help="Target level in dB on the chosen meter (-60..0).")]
-CeilingOpt = Annotated[
-    float, typer.Option("--peak-ceiling", help="No clip or track is raised above this true peak, in dBTP (-60..0).")
-]
-PerOpt = Annotated[
-    Per,
-    typer.Option(
-        "--per",
-        help="track: one gain for all clips of a track, keeping their relative levels "
-        "(measured as one long item); clip: each clip its own gain.",
-        case_sensitive=False,
-    ),
-]
-FadersOpt = Annotated[
-    Faders,
-    typer.Option(
-        "--faders",
-        help="keep: each fader moves opposite to its track's clip-gain change, so the "
-        "pre-FX mix balance is unchanged; unity: faders at 0 dB.",
-        case_sensitive=False,
-    ),
-]
-HeadroomOpt = Annotated[
-    float,
-    typer.Option(
-        "--headroom",
-        help="Highest predicted master sample peak after the plan, in dBFS (-60..0); "
-        "above it, every track feeding the master comes down by the same amount.",
-    ),
-]
-BoostOpt = Annotated[
-    float,
-    typer.Option(
-        "--max-boost",
-        help="Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never raised "
-        "past it to reach the target (a clip already above it is not raised further).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the versioned JSON report (schema 1) to stdout.")]
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Exit 3 when any clip was skipped because its audio is missing or unreadable.")
 ]
-
-
-def _policy(
-    meter: MeterKind, target: float, ceiling: float, per: Per, faders: Faders, headroom: float, boost: float
-) -> Policy:
-    return Policy(
-        meter=meter,
-        target_db=target,
-        peak_ceiling_db=ceiling,
-        per=per,
-        faders=faders,
-        headroom_db=headroom,
-        max_boost_db=boost,
-    )
+HtmlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--html",
+        metavar="FILE",
+        help="Also write the report as one self-contained HTML page (inline SVG charts, nothing fetched): per "
+        "track the level before and after against its target and ceiling, the master against the headroom.",
+    ),
+]
 
 
 # ---------------------------------------------------------------- plumbing
@@ -153,48 +162,66 @@ class _Progress:
             print("\r\x1b[K", end="", file=sys.stderr, flush=True)
 
 
-def _skipped(a: pipeline.Analysis) -> int:
-    return sum(m.clip.status in (ClipStatus.MISSING, ClipStatus.UNREADABLE) for m in a.media)
-
-
 def _emit(doc: Any, as_json: bool, text: str) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False) if as_json else text)
+
+
+def _write_report(path: str | None, content: Callable[[], str | bytes]) -> None:
+    """Write a report file (--html, --junit) atomically when asked for one; a WriteError names the file. A new
+    file gets the permissions any new file gets (not the temporary file's owner-only ones)."""
+    if path is None:
+        return
+    from .output import write_atomic
+
+    data = content()
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = None if os.path.exists(path) else 0o666 & ~umask
+    write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data, mode=mode)
 
 
 # ---------------------------------------------------------------- commands
 
 
+def _one_session(
+    path: str,
+    policy: Policies,
+    as_json: bool,
+    strict: bool,
+    write: Callable[[Analysis], WriteResult] | None = None,
+    *,
+    dry_run: bool = False,
+    html: str | None = None,
+) -> int:
+    """analyze (no `write`) or apply one session, print its report (and write it as HTML); the exit code."""
+    from . import html_views, pipeline, report, tables
+
+    progress = _Progress()
+    a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
+    progress.done()
+    r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
+    _emit(report.session_json(r), as_json, tables.session_text(r))
+    _write_report(html, lambda: html_views.session_page(r))
+    return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
+
+
+SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
+
+
 @app.command()
+@policy_options
 def analyze(
-    session: Annotated[str, typer.Argument(help="A .rpp or .als session file.")],
-    meter: MeterOpt = MeterKind.RMS,
-    target: TargetOpt = -18.0,
-    peak_ceiling: CeilingOpt = -6.0,
-    per: PerOpt = Per.TRACK,
-    faders: FadersOpt = Faders.KEEP,
-    headroom: HeadroomOpt = -6.0,
-    max_boost: BoostOpt = 24.0,
-    as_json: JsonOpt = False,
-    strict: StrictOpt = False,
+    session: SessionArg, policy: Policies, as_json: JsonOpt = False, strict: StrictOpt = False, html: HtmlOpt = None
 ) -> None:
-    """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes nothing."""
-
-    from . import pipeline, report
-
-    def go() -> int:
-        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
-        progress = _Progress()
-        a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
-        progress.done()
-        _emit(report.analysis_json(a), as_json, report.analysis_text(a))
-        return EXIT_SKIPPED if strict and _skipped(a) else EXIT_OK
-
-    raise typer.Exit(_run(go, session))
+    """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes no session."""
+    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, html=html), session))
 
 
 @app.command()
+@policy_options
 def apply(
-    session: Annotated[str, typer.Argument(help="A .rpp or .als session file.")],
+    session: SessionArg,
+    policy: Policies,
     output: Annotated[
         str | None,
         typer.Option(
@@ -209,94 +236,26 @@ def apply(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Do everything, verification included, but write nothing.")
     ] = False,
-    meter: MeterOpt = MeterKind.RMS,
-    target: TargetOpt = -18.0,
-    peak_ceiling: CeilingOpt = -6.0,
-    per: PerOpt = Per.TRACK,
-    faders: FadersOpt = Faders.KEEP,
-    headroom: HeadroomOpt = -6.0,
-    max_boost: BoostOpt = 24.0,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Gain-stage the session and write the new one (always written, byte-identical when nothing changes)."""
     if output and in_place:
         _err("use either -o/--output or --in-place, not both")
         raise typer.Exit(EXIT_USAGE)
-    from . import pipeline, report
+    from . import output as output_
 
-    def go() -> int:
-        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
-        progress = _Progress()
-        a = pipeline.analyze(pipeline.load(session), policy, progress=progress)
-        progress.done()
-        written = pipeline.write(a, output=output, in_place=in_place, dry_run=dry_run)
-        _emit(
-            report.analysis_json(a, written, dry_run=dry_run),
-            as_json,
-            report.analysis_text(a, written, dry_run=dry_run),
-        )
-        return EXIT_SKIPPED if strict and _skipped(a) else EXIT_OK
+    def write(a: Analysis) -> WriteResult:
+        return output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
 
-    raise typer.Exit(_run(go, session))
-
-
-# One level cache per batch worker process: a sample shared by several projects is measured once.
-_WORKER_CACHE: pipeline.LevelCache | None = None
-
-
-def _batch_one(path: str, policy: Policy, dry_run: bool) -> dict[str, Any]:
-    """One session of a batch, in a worker process: never raises, returns a summary."""
-    from . import pipeline, report
-
-    global _WORKER_CACHE
-    if _WORKER_CACHE is None:
-        _WORKER_CACHE = pipeline.LevelCache()
-    try:
-        a = pipeline.analyze(pipeline.load(path), policy, cache=_WORKER_CACHE)
-        written = pipeline.write(a, dry_run=dry_run, skip_unchanged=True)
-        doc = report.analysis_json(a, written, dry_run=dry_run)
-        return {"path": path, "ok": True, "error": None, "skipped_clips": _skipped(a), "report": doc}
-    except GainstagerError as exc:
-        return {"path": path, "ok": False, "error": str(exc), "skipped_clips": 0, "report": None}
-    except Exception as exc:  # a bug on one session must not stop the others
-        return {
-            "path": path,
-            "ok": False,
-            "error": f"{path}: internal error ({type(exc).__name__}: {exc})",
-            "skipped_clips": 0,
-            "report": None,
-        }
-
-
-def _ignore_interrupts() -> None:
-    """Batch workers leave Ctrl-C to the parent: one interrupted inside the task queue's lock hangs the pool."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _batch_results(paths: list[str], policy: Policy, dry_run: bool, jobs: int) -> Iterator[dict[str, Any]]:
-    if jobs <= 1 or len(paths) <= 1:
-        for p in paths:
-            yield _batch_one(p, policy, dry_run)
-        return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts)
-    try:
-        futures = [pool.submit(_batch_one, p, policy, dry_run) for p in paths]
-        for fut in as_completed(futures):
-            yield fut.result()
-    except BaseException:  # Ctrl-C: stop now. Writes are atomic, so a stopped session leaves nothing behind.
-        for process in list(pool._processes.values()):  # no public way to stop running workers
-            process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    raise typer.Exit(
+        _run(lambda: _one_session(session, policy, as_json, strict, write, dry_run=dry_run, html=html), session)
+    )
 
 
 @app.command()
+@policy_options
 def batch(
     paths: Annotated[
         list[str],
@@ -305,6 +264,7 @@ def batch(
             ".rpp and .als; *.gainstaged.* outputs are skipped)."
         ),
     ],
+    policy: Policies,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Analyze and verify every session, write nothing.")
     ] = False,
@@ -314,75 +274,91 @@ def batch(
             "--jobs", "-j", min=0, max=64, help="Sessions processed in parallel (0, the default: one per CPU core)."
         ),
     ] = 0,
-    meter: MeterOpt = MeterKind.RMS,
-    target: TargetOpt = -18.0,
-    peak_ceiling: CeilingOpt = -6.0,
-    per: PerOpt = Per.TRACK,
-    faders: FadersOpt = Faders.KEEP,
-    headroom: HeadroomOpt = -6.0,
-    max_boost: BoostOpt = 24.0,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Gain-stage every session under PATHS in parallel, each written beside its original as
     NAME.gainstaged.EXT. A failing session never stops the others; unchanged sessions are not rewritten.
     Exit 1 if any session failed."""
-    from . import pipeline
+    from . import batch as batch_
+    from . import html_views, report, tables
 
     def go() -> int:
-        policy = _policy(meter, target, peak_ceiling, per, faders, headroom, max_boost)
-        found = list(pipeline.find_sessions(paths))
+        found = list(batch_.find_sessions(paths))
         missing = [p for p in paths if not os.path.exists(p)]
         for p in missing:
             _err(f"{p}: no such file or folder")
         progress = _Progress()
-        results = []
-        for i, r in enumerate(_batch_results(found, policy, dry_run, jobs or os.cpu_count() or 1), 1):
-            progress(f"{i}/{len(found)} {os.path.basename(r['path'])}", i / max(len(found), 1))
-            if not r["ok"]:
-                _err(r["error"])
-            results.append(r)
+        items = []
+        for i, item in enumerate(batch_.run(found, policy, dry_run=dry_run, jobs=jobs or os.cpu_count() or 1), 1):
+            progress(f"{i}/{len(found)} {os.path.basename(item.path)}", i / max(len(found), 1))
+            if item.error:
+                _err(item.error)
+            items.append(item)
         progress.done()
-        results.sort(key=lambda r: found.index(r["path"]))
-        failed = sum(not r["ok"] for r in results) + len(missing)
-        if as_json:
-            print(json.dumps({"schema": 1, "sessions": results, "failed": failed}, indent=2, ensure_ascii=False))
-        else:
-            print(_batch_table(results, dry_run))
+        items.sort(key=lambda item: found.index(item.path))
+        failed = sum(not item.ok for item in items) + len(missing)
+        _emit(report.batch_json(items, failed), as_json, tables.batch_text(items, dry_run))
+        _write_report(html, lambda: html_views.batch_page(items))
         if failed:
             return EXIT_ERROR
-        return EXIT_SKIPPED if strict and any(r["skipped_clips"] for r in results) else EXIT_OK
+        return EXIT_SKIPPED if strict and any(item.skipped_clips for item in items) else EXIT_OK
 
     raise typer.Exit(_run(go))
 
 
-def _batch_table(results: list[dict[str, Any]], dry_run: bool) -> str:
-    from . import report
+@app.command()
+@policy_options
+def check(
+    sessions: Annotated[list[str], typer.Argument(help="Session files (.rpp, .als) to check.")],
+    policy: Policies,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            max=24.0,
+            help="How far a staged track may sit from its target and still pass, in dB either way (0..24).",
+        ),
+    ] = DEFAULT_TOLERANCE_DB,
+    junit: Annotated[
+        str | None,
+        typer.Option(
+            "--junit",
+            metavar="FILE",
+            help="Also write a JUnit XML report for CI: one test suite per session, one test case per staged "
+            "track and one for the master.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check that sessions are gain-staged: exit 0 if so, else 1 with what is out and why. Writes no session.
 
-    rows = []
-    for r in results:
-        doc = r["report"]
-        if doc is None:
-            rows.append([r["path"], "-", "FAILED", "", "", "", ""])
-            continue
-        out = doc["output"]
-        status = "dry run" if dry_run else ("written" if out["path"] else "unchanged")
-        staged = sum(c["status"] == "active" for c in doc["clips"])
-        m = doc["master"]
-        rows.append(
-            [
-                r["path"],
-                doc["session"]["format"],
-                status,
-                f"{staged}/{len(doc['clips'])}",
-                str(doc["edits"]),
-                report.db_text(m["predicted_peak_dbfs_before"]),
-                report.db_text(m["predicted_peak_dbfs_after"]),
-            ]
-        )
-    text = report.table(rows, ["session", "fmt", "result", "clips staged", "edits", "master pk", "after"])
-    ok = sum(r["ok"] for r in results)
-    return f"{text}\n\n{ok} of {len(results)} sessions done, {len(results) - ok} failed"
+    A staged track passes when it is within the tolerance of its own target, or held below it as apply would
+    leave it (by its true-peak ceiling, the boost cap or a gain range); the master passes when its predicted
+    peak is within the headroom. A session apply has just written passes with the same policy."""
+    from . import check as check_
+    from . import pipeline, report, tables
+
+    def go() -> int:
+        results: list[check_.Checked] = []
+        progress = _Progress()
+        for path in sessions:
+            try:
+                a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
+            except GainstagerError as exc:  # this session is not checked (and fails); the others still are
+                _err(str(exc))
+                results.append(check_.CheckError(path, str(exc)))
+                continue
+            finally:
+                progress.done()
+            results.append(check_.check_report(report.session_report(a), tolerance_db=tolerance))
+        _emit(check_.check_json(results, tolerance), as_json, tables.check_text(results))
+        _write_report(junit, lambda: check_.junit_xml(results))
+        return EXIT_OK if all(r.passed for r in results) else EXIT_ERROR
+
+    raise typer.Exit(_run(go))
 
 
 @app.command()
@@ -394,7 +370,7 @@ def measure(
     averaged over channels), integrated loudness, maximum momentary and short-term loudness (LUFS, 10 ms
     steps) and loudness range (LU, EBU Tech 3342). Channels follow BS.1770: 1-4 channels are weighted 1.0;
     5 channels are L R C Ls Rs (surrounds 1.41); 6 channels are SMPTE L R C LFE Ls Rs, LFE left out."""
-    from . import report
+    from . import report, tables
     from .measure import measure_files
 
     def go() -> int:
@@ -406,9 +382,9 @@ def measure(
             else:
                 results.append(r)
         if as_json:
-            print(json.dumps({"schema": 1, "files": [report.file_levels_json(f) for f in results]}, indent=2))
+            print(json.dumps(report.measure_json(results), indent=2))
         elif results:
-            print(report.file_levels_text(results))
+            print(tables.file_levels_text(results))
         return EXIT_ERROR if failed else EXIT_OK
 
     raise typer.Exit(_run(go))

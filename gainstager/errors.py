@@ -30,7 +30,3 @@ class PlanError(GainstagerError):
 class WriteError(GainstagerError):
     """Writing or verifying the output failed; the original is untouched."""
 
-
-def located(path: str, what: str, line: int | None = None) -> str:
-    """Format ``path[:line]: what`` for error messages."""
-    return f"{path}:{line}: {what}" if line is not None else f"{path}: {what}"

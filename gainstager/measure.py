@@ -36,26 +36,25 @@ def _decode_and_meter(path: str, sample_rate_hz: int, channels: int, meter: Mete
     blocks: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_DEPTH)
     stop = threading.Event()
 
+    def put(item: object) -> bool:
+        """Hand `item` to the metering thread; False once it has stopped listening."""
+        while not stop.is_set():
+            try:
+                blocks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def decode() -> None:
         try:
             for block in audio.read_blocks(path, block_frames=DECODE_BLOCK_FRAMES):
-                while not stop.is_set():
-                    try:
-                        blocks.put(block, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(block):
                     return
             item: object = _DONE
         except BaseException as exc:  # handed to the metering thread, which re-raises it
             item = exc
-        while not stop.is_set():
-            try:
-                blocks.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put(item)
 
     worker = threading.Thread(target=decode, name=f"decode {path}", daemon=True)
     worker.start()

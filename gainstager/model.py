@@ -10,7 +10,8 @@ Change a value with `dataclasses.replace`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 from .units import NEG_INF
@@ -31,6 +32,9 @@ class ClipStatus(StrEnum):
     MISSING = "missing"  # media not found (set by the pipeline)
     UNREADABLE = "unreadable"  # media found but could not be decoded (set by the pipeline)
     SILENT = "silent"  # measured, but silent or too short to measure (set by the pipeline)
+    # The audio a frozen track plays (REAPER's freeze items, Live's FreezeSequencer clips): measured and summed
+    # like an active clip, but its gain is not written: the freeze is re-rendered from the original clips.
+    FREEZE_RENDER = "freeze-render"
 
 
 class TrackKind(StrEnum):
@@ -39,6 +43,15 @@ class TrackKind(StrEnum):
     GROUP = "group"  # Live group track, REAPER folder parent
     RETURN = "return"
     MASTER = "master"
+
+
+class RateSource(StrEnum):
+    """Where the project rate comes from."""
+
+    FORCED = "forced by the project"  # REAPER: SAMPLERATE <rate> 1 (project settings: "Project sample rate")
+    PROJECT = "project setting, not forced"  # REAPER plays at the audio device's rate, often this one
+    OPTION = "--sample-rate"
+    DEFAULT = "default; the session stores none"  # Live sets store no rate
 
 
 class Automation(StrEnum):
@@ -70,12 +83,22 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
-class MediaRef:
-    """Where a clip's audio may be. Parsers compute candidates as strings; the pipeline checks the disk.
+class Fingerprint:
+    """What a session recorded about a media file's first bytes. Opaque outside the format that made it: that
+    format's ``confirms(fingerprint, head)`` says whether a file whose first `head_bytes` bytes are `head` is
+    the one recorded."""
 
-    ``candidate_paths`` are absolute paths in the order the DAW would try them. If none exists, the
-    pipeline searches ``search_roots`` recursively for ``file_name`` and, when given, confirms a match by
-    ``size_bytes`` and ``crc16`` (Live's CRC-16/UMTS of the first 16 KiB).
+    head_bytes: int
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """Where a clip's audio may be. Parsers compute candidates as strings; the media finder checks the disk.
+
+    ``candidate_paths`` are absolute paths in the order the DAW would try them. If none exists, the finder
+    searches ``search_roots`` recursively for ``file_name`` and, when the session recorded them, confirms a
+    match by ``size_bytes`` and by the format's ``fingerprint``.
     """
 
     written_path: str
@@ -83,7 +106,7 @@ class MediaRef:
     file_name: str
     search_roots: tuple[str, ...] = ()
     size_bytes: int | None = None
-    crc16: int | None = None
+    fingerprint: Fingerprint | None = None
     source_kind: str = ""  # the DAW's own name for the source type (WAVE, FLAC, MP3, ...)
 
 
@@ -125,7 +148,10 @@ class Clip:
     source_window_length_s: float | None = None
     loop: bool = False
     reverse: bool = False
-    gain_max_db: float = 24.0  # the highest value the DAW accepts for `gain_db`
+    # A rate other than 1 keeps the pitch (REAPER preserve-pitch, Live warp modes but Re-Pitch): time-stretched
+    # at the source's own pitch, instead of resampled (speed and pitch change together).
+    stretch: bool = False
+    gain_max_db: float = math.inf  # the range the planner may set `gain_db` in (the parser sets the DAW's)
     gain_min_db: float = NEG_INF
     note: str = ""  # parser remarks the report should show (e.g. "take FX: measured pre-FX")
 
@@ -159,21 +185,23 @@ class Track:
     has_fx: bool = False
     automation: Automation = Automation.NONE
     envelope_max_db: float = NEG_INF  # highest point of the overriding volume envelope, when there is one
-    fader_max_db: float = 12.0
+    fader_max_db: float = math.inf  # the range the planner may set `fader_db` in (the parser sets the DAW's)
     fader_min_db: float = NEG_INF
     note: str = ""
+    sends: int = 0  # active sends from this track to returns or other tracks (not in the master prediction)
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
     path: str
-    format: str  # "rpp" or "als"
+    format: str  # the NAME of the format that parsed it
     version: str  # the DAW version that wrote the file, as the file says it
     tracks: tuple[Track, ...]
     clips: tuple[Clip, ...]
     master: Track
     pan_law_db: float = 0.0  # gain at pan centre relative to hard-panned, e.g. -3.0
-    sample_rate_hz: int = 48000  # the project rate, used for track and master sums
+    sample_rate_hz: int = 48000  # the project rate: clips are measured and tracks summed at it
+    sample_rate_source: RateSource = RateSource.DEFAULT
 
     def track(self, track_id: str) -> Track:
         if track_id == self.master.track_id:
@@ -215,16 +243,8 @@ class Levels:
     duration_s: float = 0.0
 
 
-LEVEL_KEYS: tuple[str, ...] = (
-    "sample_peak_dbfs",
-    "true_peak_dbtp",
-    "rms_dbfs",
-    "gated_rms_dbfs",
-    "integrated_lufs",
-    "momentary_max_lufs",
-    "short_term_max_lufs",
-    "loudness_range_lu",
-)
+# The level fields the meters report (all but the duration), in the order reports show them.
+LEVEL_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Levels) if f.name != "duration_s")
 
 
 @dataclass(frozen=True, slots=True)

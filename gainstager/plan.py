@@ -5,7 +5,7 @@ level to the target, unless the true peak would pass the ceiling (then the ceili
 pass the cap, or the DAW's range for that stage would be left. With ``faders="keep"`` each fader moves
 opposite to its track's clip-gain change, so the pre-FX mix is unchanged; with ``faders="unity"`` faders go
 to 0 dB. Finally, if the predicted master peak is above the headroom, every track feeding the master
-directly comes down by the same amount (`headroom_edits`, applied by the pipeline after it has rendered
+directly comes down by the same amount (`with_headroom`, applied by the pipeline after it has rendered
 the predicted master).
 
 Planning the output again gives no edits: changes smaller than `EPSILON_DB` are not made.
@@ -58,30 +58,37 @@ class Bound(StrEnum):
     NONE = "none"  # not staged
 
 
-# (name, low, high, unit): table-driven validation of the policy.
-_RANGES: tuple[tuple[str, float, float, str], ...] = (
-    ("target_db", -60.0, 0.0, "dB"),
-    ("peak_ceiling_db", -60.0, 0.0, "dBTP"),
-    ("headroom_db", -60.0, 0.0, "dBFS"),
-    ("max_boost_db", 0.0, 48.0, "dB"),
+# (field, option, low, high, unit): table-driven validation of the policy.
+_RANGES: tuple[tuple[str, str, float, float, str], ...] = (
+    ("target_db", "target", -60.0, 0.0, "dB"),
+    ("peak_ceiling_dbtp", "peak ceiling", -60.0, 0.0, "dBTP"),
+    ("headroom_dbfs", "headroom", -60.0, 0.0, "dBFS"),
+    ("max_boost_db", "max boost", 0.0, 48.0, "dB"),
 )
+SAMPLE_RATE_RANGE_HZ = (8000, 768000)
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     meter: MeterKind = MeterKind.RMS
     target_db: float = -18.0
-    peak_ceiling_db: float = -6.0
+    peak_ceiling_dbtp: float = -6.0
     per: Per = Per.TRACK
     faders: Faders = Faders.KEEP
-    headroom_db: float = -6.0
+    headroom_dbfs: float = -6.0
     max_boost_db: float = 24.0
+    # The rate sessions are played at when they do not force one (Live sets store none; a REAPER project
+    # whose rate is not forced plays at the device's); None: the session's own, or 48 kHz.
+    sample_rate_hz: int | None = None
 
     def __post_init__(self) -> None:
-        for name, low, high, unit in _RANGES:
+        for name, label, low, high, unit in _RANGES:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
-                raise PlanError(f"{name.replace('_db', '')}: {value!r} {unit}; expected {low:g} to {high:g} {unit}")
+                raise PlanError(f"{label}: {value!r} {unit}; expected {low:g} to {high:g} {unit}")
+        rate, (low, high) = self.sample_rate_hz, SAMPLE_RATE_RANGE_HZ
+        if rate is not None and not (isinstance(rate, int) and low <= rate <= high):
+            raise PlanError(f"sample-rate: {rate!r} Hz; expected {low} to {high} Hz")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +150,8 @@ def wanted_change(levels: Levels, policy: Policy) -> tuple[float, Bound]:
     if not math.isfinite(level):
         return 0.0, Bound.NONE
     change, bound = policy.target_db - level, Bound.TARGET
-    if math.isfinite(levels.true_peak_dbtp) and levels.true_peak_dbtp + change > policy.peak_ceiling_db:
-        change, bound = policy.peak_ceiling_db - levels.true_peak_dbtp, Bound.PEAK_CEILING
+    if math.isfinite(levels.true_peak_dbtp) and levels.true_peak_dbtp + change > policy.peak_ceiling_dbtp:
+        change, bound = policy.peak_ceiling_dbtp - levels.true_peak_dbtp, Bound.PEAK_CEILING
     return change, bound
 
 
@@ -175,23 +182,28 @@ def plan(
     policy: Policy,
     *,
     feeder_shift_db: float = 0.0,
+    track_policies: Mapping[str, Policy] | None = None,
 ) -> Plan:
     """Plan clip gains and faders. `clip_levels` holds every measurable active clip; `track_levels` the
     pre-fader sum of each track's active clips (both measured with the session as read).
 
     `feeder_shift_db` is a headroom cut (<= 0) that will be applied to the tracks feeding the master directly;
-    their fader room is judged after it, so that planning the written session again finds nothing to do."""
+    their fader room is judged after it, so that planning the written session again finds nothing to do.
+
+    `track_policies` maps a track id to the policy for that track (its meter, target and ceiling, from a role);
+    other tracks use `policy`. The master headroom is always `policy`'s."""
     clip_plans: dict[str, ClipPlan] = {}
     track_plans: dict[str, TrackPlan] = {}
     for track in session.tracks:
         clips = [c for c in session.clips_of(track.track_id) if c.clip_id in clip_levels]
         shift = feeder_shift_db if track.parent_id is None else 0.0
-        changes = _clip_changes(track, clips, clip_levels, track_levels.get(track.track_id), policy, shift)
+        own = (track_policies or {}).get(track.track_id, policy)
+        changes = _clip_changes(track, clips, clip_levels, track_levels.get(track.track_id), own, shift)
         for clip in clips:
             change, bound, reason = changes[clip.clip_id]
             clip_plans[clip.clip_id] = ClipPlan(clip.clip_id, clip.gain_db + change, bound, reason)
         track_change = _track_change(clips, clip_levels, {k: v[0] for k, v in changes.items()})
-        track_plans[track.track_id] = _fader_plan(track, track_change, policy)
+        track_plans[track.track_id] = _fader_plan(track, track_change, own)
     return Plan(clip_plans, track_plans)
 
 
@@ -272,9 +284,9 @@ def _fader_plan(track: Track, clip_change_db: float, policy: Policy) -> TrackPla
 
 def headroom_change(predicted_peak_dbfs: float, policy: Policy) -> float:
     """How far (dB, <= 0) the direct feeders of the master must come down to keep the headroom."""
-    if not math.isfinite(predicted_peak_dbfs) or predicted_peak_dbfs <= policy.headroom_db + EPSILON_DB / 2:
+    if not math.isfinite(predicted_peak_dbfs) or predicted_peak_dbfs <= policy.headroom_dbfs + EPSILON_DB / 2:
         return 0.0
-    return policy.headroom_db - predicted_peak_dbfs
+    return policy.headroom_dbfs - predicted_peak_dbfs
 
 
 def with_headroom(plan_: Plan, session: Session, change_db: float) -> Plan:

@@ -1,47 +1,67 @@
-"""The renderer: what a clip plays, sample by sample, and what the tracks and the master sum to.
+"""The renderer: what a clip plays, sample by sample (the sums of tracks and the master are in `mix`).
 
-One mechanism serves everything. `render_clip` turns a clip's segments (timeline seconds -> source
-seconds) into audio for any span of timeline time at any output rate. Clip levels are measured by rendering
-the clip alone at its file's own rate and channels (so a clip that plays a whole file at 0 dB reads exactly
-what `gainstager measure` reads on that file). Track, folder and master sums are rendered at the project
-rate in stereo, block by block along the timeline, so memory stays flat however long the session is.
+One mechanism serves everything: a `ClipPlayer` turns a clip's segments (timeline seconds -> source seconds)
+into audio at the project rate, block after block, as the DAW plays it (what reaches the track's first
+plug-in). Per segment it picks one of three ways, from the rates alone:
 
-Approximations, stated once: a clip whose rate is not 1 (REAPER playrate, Live warping) or whose file rate
-differs from the output rate is resampled by nearest sample, which is exact for levels of the material up
-to the resampling's aliasing; fades are linear; volume envelopes are not rendered (an automated fader is
-counted at its envelope's highest point, the safe side for the master peak); sends and returns are not
-summed; track FX are not rendered (levels are pre-FX).
+* the source frames themselves, when one source frame plays per project frame (file rate x playrate equals
+  the project rate; the common case: a 48 kHz file at rate 1 in a 48 kHz project). No resampler runs, so a
+  clip that plays a whole file at 0 dB reads exactly what `gainstager measure` reads on that file;
+* band-limited resampling (`resample.Converter`, libsoxr) when the file rate or a rate change that alters
+  the pitch (REAPER playrate without preserve-pitch, Live Re-Pitch, unwarped Live clips) differs from the
+  project rate: content above the project's Nyquist frequency never reaches the mix, and no step or alias is
+  added;
+* a time-stretch at the source's own pitch (`resample.Stretcher`), fed by the source band-limited to the
+  project rate, when the DAW keeps the pitch (REAPER preserve-pitch, Live Beats/Tones/Texture/Complex/Complex
+  Pro): each source second counts as long as it plays.
+
+Clip levels are measured on that audio at the project rate, block by block, so memory stays flat however long
+the clip is; `mix` sums the tracks, folders and master from the same players.
+
+Approximations, stated once (sizes measured in README.md): fades are linear; volume envelopes are not
+rendered (an automated fader counts at its envelope's highest point, the safe side for the master peak);
+sends, returns and track FX are not rendered (levels are pre-FX); a resampled segment starts on the nearest
+source frame (under one sample of shift).
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
-import sys
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from .audio import AudioInfo, AudioReader, FloatArray
+from .audio import BLOCK_FRAMES, AudioInfo, AudioReader, FloatArray
 from .meters import Meter
-from .model import Automation, ChannelMode, Clip, Levels, Session, Track
-from .units import db_to_gain, gain_to_db
+from .model import ChannelMode, Clip, ClipStatus, Levels
+from .resample import Converter, Source, Stretcher, same_rate
+from .units import db_to_gain
 
-BLOCK_FRAMES = 1 << 16
 _EPS = 1e-7  # frames; absorbs float error so that frame k of a rate-1 clip reads source frame k
 _MIN_FADE_S = 1e-9
+_PREROLL_S = 0.005  # source time fed to a resampler before a segment starts, so its filter starts on signal
+PLAYING = frozenset({ClipStatus.ACTIVE, ClipStatus.FREEZE_RENDER})  # the statuses whose audio reaches the mix
+Mask = npt.NDArray[np.bool_]
+
+
+def plays(clip: Clip) -> bool:
+    """Whether the clip's audio reaches the mix (an active clip, or the freeze render of a frozen track)."""
+    return clip.status in PLAYING
 
 
 @dataclass(frozen=True, slots=True)
 class Playable:
-    """A clip with its media resolved and probed: everything needed to render it."""
+    """A clip with its media resolved and probed: everything needed to render it.
+
+    ``rate_hz`` is the project rate the clip is measured at; None measures it at its file's own rate."""
 
     clip: Clip
     path: str
     info: AudioInfo
+    rate_hz: int | None = None
 
     @property
     def out_channels(self) -> int:
@@ -49,6 +69,10 @@ class Playable:
         if mode in (ChannelMode.MONO_DOWNMIX, ChannelMode.LEFT, ChannelMode.RIGHT):
             return 1
         return self.info.channels
+
+    @property
+    def out_rate_hz(self) -> int:
+        return self.rate_hz or self.info.sample_rate_hz
 
 
 class ReaderPool:
@@ -74,12 +98,12 @@ class ReaderPool:
         self._open.clear()
 
 
-def _gather(reader: AudioReader, index: np.ndarray, max_step: float) -> FloatArray:
+def _gather(reader: AudioReader, index: np.ndarray) -> FloatArray:
     """Frames `index` (int64, any order) of the file, reading each contiguous run once."""
     out = np.zeros((len(index), reader.info.channels), dtype=np.float32)
     if len(index) == 0:
         return out
-    jumps = np.flatnonzero(np.abs(np.diff(index)) > max(4.0, 4.0 * max_step)) + 1
+    jumps = np.flatnonzero(np.abs(np.diff(index)) > 4) + 1
     bounds = np.concatenate(([0], jumps, [len(index)]))
     for a, b in itertools.pairwise(bounds):
         run = index[a:b]
@@ -102,76 +126,32 @@ def _map_channels(x: FloatArray, mode: ChannelMode) -> FloatArray:
     return right
 
 
-def clip_gain(clip: Clip, gain_db: float | None = None) -> float:
+def clip_gain_linear(clip: Clip, gain_db: float | None = None) -> float:
     """Linear gain a clip plays at: the written stage (or `gain_db` in its place) times the fixed stages."""
     stage_db = clip.gain_db if gain_db is None else gain_db
     gain = db_to_gain(stage_db) * db_to_gain(clip.fixed_gain_db)
     return -gain if clip.polarity_inverted else gain
 
 
-def render_clip(p: Playable, reader: AudioReader, t0_s: float, count: int, out_rate_hz: int, gain: float) -> FloatArray:
-    """`count` frames of what the clip plays from timeline time `t0_s` at `out_rate_hz`, with its fades
-    and the linear `gain`, on the clip's own channels (after its channel mode). Silence outside the clip."""
-    clip, info = p.clip, p.info
-    out = np.zeros((count, p.out_channels), dtype=np.float32)
-    clip_start, clip_end = clip.timeline_start_s, clip.timeline_end_s
-    first, last = _frame_span(clip_start, clip_end, t0_s, count, out_rate_hz)  # only frames inside the clip
-    window_len = clip.source_window_length_s
-    if window_len is None:
-        window_len = max(info.duration_s - clip.source_window_start_s, 0.0)
-    if window_len <= 0.0 or gain == 0.0 or last <= first:
-        return out
-    sr = info.sample_rate_hz
-    window_first = round(clip.source_window_start_s * sr)
-    window_frames = min(round(window_len * sr), info.frames - window_first)
-    if window_frames <= 0:  # the window lies past the end of the file: nothing plays
-        return out
-    for seg in clip.segments:
-        lo, hi = _frame_span(seg.timeline_start_s, seg.timeline_end_s, t0_s, count, out_rate_hz)
-        lo, hi = max(lo, first), min(hi, last)
-        if hi <= lo:
-            continue
-        # window position (in source frames) of output frame k is start + step * (k - lo)
-        start = (seg.source_start_s + seg.rate * (t0_s + lo / out_rate_hz - seg.timeline_start_s)) * sr
-        step = seg.rate * sr / out_rate_hz
-        if step == 1.0 and not clip.reverse:
-            _copy_run(
-                reader, out[lo:hi], math.floor(start + _EPS), window_first, window_frames, clip.loop, clip.channel_mode
-            )
-            continue
-        pos = start + step * np.arange(hi - lo, dtype=np.float64)
-        index = np.floor(pos + _EPS).astype(np.int64)
-        if clip.loop:
-            index %= window_frames
-        valid = (index >= 0) & (index < window_frames)
-        if not valid.any():
-            continue
-        if clip.reverse:
-            index = window_frames - 1 - index
-        where = np.flatnonzero(valid)
-        raw = _gather(reader, index[where] + window_first, abs(step))
-        out[lo + where] = _map_channels(raw, clip.channel_mode)
-    part = out[first:last]
-    if clip.fade_in_s > 0.0 or clip.fade_out_s > 0.0:
-        t = t0_s + np.arange(first, last, dtype=np.float64) / out_rate_hz
-        envelope = np.full(len(t), gain, dtype=np.float64)
-        # A fade shorter than _MIN_FADE_S (far below one sample at any rate) shapes the samples as it would, but
-        # dividing by it cannot overflow (a 1e-308 s fade would).
-        if clip.fade_in_s > 0.0:
-            envelope *= np.clip((t - clip_start) / max(clip.fade_in_s, _MIN_FADE_S), 0.0, 1.0)
-        if clip.fade_out_s > 0.0:
-            envelope *= np.clip((clip_end - t) / max(clip.fade_out_s, _MIN_FADE_S), 0.0, 1.0)
-        part *= envelope[:, None].astype(np.float32)
-    elif gain != 1.0:
-        part *= np.float32(gain)
-    return out
+class _SourceRun:
+    """Window frames in the order a segment plays them, from window frame `start`, one `step` (+1 or -1) per
+    frame: wrapping when the clip loops, mirrored when it is reversed, silent outside the window."""
 
+    def __init__(self, player: ClipPlayer, start: int, step: int) -> None:
+        self._player = player
+        self._pos = start
+        self._step = step
 
-def _frame_span(start_s: float, end_s: float, t0_s: float, count: int, rate_hz: int) -> tuple[int, int]:
-    """Output frames k in [0, count) whose time t0 + k/rate lies in [start_s, end_s)."""
-    lo = min(max(math.ceil((start_s - t0_s) * rate_hz - _EPS), 0), count)
-    hi = min(max(math.ceil((end_s - t0_s) * rate_hz - _EPS), lo), count)
-    return lo, hi
+    def read(self, count: int) -> FloatArray:
+        pl = self._player
+        clip = pl.playable.clip
+        if self._step == 1 and not clip.reverse:
+            out = np.zeros((count, pl.playable.out_channels), dtype=np.float32)
+            _copy_run(pl.reader(), out, self._pos, pl.window_first, pl.window_frames, clip.loop, clip.channel_mode)
+        else:
+            out = pl.frames_at(self._pos + self._step * np.arange(count, dtype=np.int64))
+        self._pos += self._step * count
+        return out
 
 
 def _copy_run(
@@ -183,7 +163,7 @@ def _copy_run(
     loop: bool,
     mode: ChannelMode,
 ) -> None:
-    """The rate-1 case: consecutive window frames from `start` (wrapping when looped), read directly."""
+    """Consecutive window frames from `start` (wrapping when looped), read directly into `dest`."""
     done, n = 0, len(dest)
     while done < n:
         pos = start + done
@@ -199,223 +179,130 @@ def _copy_run(
         done += take
 
 
-def measure_clip(p: Playable, pool: ReaderPool, gain_db: float | None = None) -> Levels:
-    """Levels of one clip alone, at its file's rate and channels, with its fades and gains."""
-    rate = p.info.sample_rate_hz
-    start = p.clip.timeline_start_s
-    total = max(round((p.clip.timeline_end_s - start) * rate), 0)
-    meter = Meter(rate, p.out_channels)
-    gain = clip_gain(p.clip, gain_db)
-    done = 0
-    while done < total:
-        count = min(BLOCK_FRAMES, total - done)
-        reader = pool.get(p.path)
-        meter.feed(render_clip(p, reader, start + done / rate, count, rate, gain))
-        done += count
-    return meter.result()
+def _silence(channels: int) -> Source:
+    return lambda count: np.zeros((count, channels), dtype=np.float32)
 
 
-def pan_gains(pan: float, pan_law_db: float) -> tuple[float, float]:
-    """Left/right gains of a stereo track for `pan` in -1..1: sine/cosine law scaled so that the centre sits
-    at `pan_law_db` and a hard-panned side at 0 dB when the law is -3 dB. 0 dB law keeps the centre at unity."""
-    theta = (min(max(pan, -1.0), 1.0) + 1.0) * math.pi / 4.0
-    scale = db_to_gain(pan_law_db) * math.sqrt(2.0)
-    return math.cos(theta) * scale, math.sin(theta) * scale
+class ClipPlayer:
+    """What one clip plays at `rate_hz`, frame k being timeline time ``origin_s + k / rate_hz``: each segment
+    read, resampled or stretched as the DAW plays it, with the clip's fades and linear `gain`, on the clip's
+    own channels (after its channel mode). `render` is called block after block (non-decreasing frames); the
+    resampler and stretcher keep their state from one block to the next."""
 
+    def __init__(self, p: Playable, pool: ReaderPool, rate_hz: int, gain: float, origin_s: float = 0.0) -> None:
+        self.playable = p
+        self._pool = pool
+        self._rate = rate_hz
+        self._gain = gain
+        self._origin = origin_s
+        clip, info = p.clip, p.info
+        self.first, self.last = self._span(clip.timeline_start_s, clip.timeline_end_s)
+        window_len = clip.source_window_length_s
+        if window_len is None:
+            window_len = max(info.duration_s - clip.source_window_start_s, 0.0)
+        sr = info.sample_rate_hz
+        self.window_first = round(clip.source_window_start_s * sr)
+        self.window_frames = min(round(window_len * sr), info.frames - self.window_first) if window_len > 0 else 0
+        self._segments = sorted(clip.segments, key=lambda s: s.timeline_start_s)
+        spans = [self._span(s.timeline_start_s, s.timeline_end_s) for s in self._segments]
+        self._seg_lo = np.array([a for a, _ in spans], dtype=np.int64)
+        self._seg_hi = np.array([b for _, b in spans], dtype=np.int64)
+        self._current = -1  # the segment whose stream is open
+        self._next = -1  # the frame that stream delivers next
+        self._stream: Source = _silence(p.out_channels)
 
-def playing_fader_db(track: Track) -> float:
-    """The fader gain that plays: an overriding envelope counts at its highest point (safe for peaks)."""
-    if track.automation in (Automation.LINEAR_ENVELOPE, Automation.FADER_ENVELOPE) and math.isfinite(
-        track.envelope_max_db
-    ):
-        return track.envelope_max_db
-    return track.fader_db
+    def _span(self, start_s: float, end_s: float) -> tuple[int, int]:
+        """Frames k whose time origin + k/rate lies in [start_s, end_s)."""
+        lo = math.ceil((start_s - self._origin) * self._rate - _EPS)
+        return lo, max(math.ceil((end_s - self._origin) * self._rate - _EPS), lo)
 
+    def reader(self) -> AudioReader:
+        return self._pool.get(self.playable.path)
 
-@dataclass(frozen=True, slots=True)
-class MixResult:
-    track_levels: Mapping[str, Levels]  # pre-fader sum of each track's own active clips
-    master_peak_dbfs: float  # sample peak of the master, post master fader
-    overlapping: set[str]  # tracks whose clips overlap: only these track levels carry a true peak
+    def frames_at(self, index: np.ndarray) -> FloatArray:
+        """Window frames `index` (any order), after loop, reverse and channel mode; silence outside."""
+        clip = self.playable.clip
+        out = np.zeros((len(index), self.playable.out_channels), dtype=np.float32)
+        if clip.loop:
+            index = index % self.window_frames
+        valid = (index >= 0) & (index < self.window_frames)
+        if not valid.any():
+            return out
+        if clip.reverse:
+            index = self.window_frames - 1 - index
+        where = np.flatnonzero(valid)
+        out[where] = _map_channels(_gather(self.reader(), index[where] + self.window_first), clip.channel_mode)
+        return out
 
-
-def audible_tracks(session: Session) -> set[str]:
-    """Tracks that reach the master: not muted, not cut off by solo, with an unmuted chain of parents."""
-    soloed = {t.track_id for t in session.tracks if t.soloed}
-    by_id = {t.track_id: t for t in session.tracks}
-
-    def chain(track: Track) -> list[Track]:
-        seen: list[Track] = []
-        node: Track | None = track
-        while node is not None and node not in seen:
-            seen.append(node)
-            node = by_id.get(node.parent_id) if node.parent_id else None
-        return seen
-
-    result = set()
-    for t in session.tracks:
-        path = chain(t)
-        if any(x.muted or not x.feeds_parent for x in path):
-            continue
-        if soloed and not any(x.track_id in soloed for x in path):
-            continue
-        result.add(t.track_id)
-    return result
-
-
-def mix(
-    session: Session,
-    playables: Iterable[Playable],
-    pool: ReaderPool,
-    *,
-    clip_gain_db: Mapping[str, float] | None = None,
-    fader_db: Mapping[str, float] | None = None,
-    meter_tracks: bool = True,
-    progress: Callable[[float], None] | None = None,
-) -> MixResult:
-    """Render every track's clips on the timeline at the project rate, sum folders and the master
-    post-fader with the pan law, and meter the track sums and the master.
-
-    `clip_gain_db` / `fader_db` override the session's values (to predict the result of a plan)."""
-    rate = session.sample_rate_hz
-    clip_gain_db = clip_gain_db or {}
-    fader_db = fader_db or {}
-    by_track: dict[str, list[Playable]] = {}
-    for p in sorted(playables, key=lambda p: p.clip.timeline_start_s):
-        by_track.setdefault(p.clip.track_id, []).append(p)
-    spans = {k: np.array([(p.clip.timeline_start_s, p.clip.timeline_end_s) for p in ps]) for k, ps in by_track.items()}
-    # clips sorted by start; a running maximum of ends lets each block find its clips by bisection
-    reach = {k: np.maximum.accumulate(v[:, 1]) for k, v in spans.items()}
-    tracks = list(session.tracks)
-    depth = {t.track_id: _depth(session, t) for t in tracks}
-    order = sorted(tracks, key=lambda t: -depth[t.track_id])  # children before their parents
-    audible = audible_tracks(session)
-    end_s = max((p.clip.timeline_end_s for ps in by_track.values() for p in ps), default=0.0)
-    total = max(math.ceil(end_s * rate), 0)
-    # Where a track's clips do not overlap, its true peak is the largest of its clips' (already measured by
-    # measure_clip), so the track meter skips the oversampling, which is most of a meter's cost.
-    overlapping = {k for k, v in spans.items() if len(v) > 1 and bool(np.any(v[1:, 0] < reach[k][:-1] - _EPS / rate))}
-    # A track is mixed (and measured) on its clips' own channels until the pan: mono when all its clips are
-    # mono, so a one-clip track reads exactly what its clip reads, loudness included.
-    width = {k: 1 if all(p.out_channels == 1 for p in ps) else 2 for k, ps in by_track.items()}
-    track_meters = {k: Meter(rate, width[k], true_peak=k in overlapping) for k in by_track if meter_tracks}
-    master_peak = 0.0  # the prediction is a sample peak
-    gains = {
-        p.clip.clip_id: clip_gain(p.clip, clip_gain_db.get(p.clip.clip_id)) for ps in by_track.values() for p in ps
-    }
-    post = {
-        t.track_id: (
-            np.array(pan_gains(t.pan, session.pan_law_db)) * db_to_gain(fader_db.get(t.track_id, playing_fader_db(t)))
-        ).astype(np.float32)
-        for t in tracks
-    }
-    track_ids = {t.track_id for t in tracks}
-    playing = _playing_spans(by_track.values(), rate)
-    master_gain = db_to_gain(fader_db.get(session.master.track_id, playing_fader_db(session.master)))
-    done = 0
-    while done < total:
-        done = _next_playing_frame(playing, done)  # silence between clips is skipped, however long
-        if done >= total:
-            break
-        count = min(BLOCK_FRAMES, total - done)
-        t0, t1 = done / rate, (done + count) / rate
-        bus: dict[str, FloatArray] = {}  # what children send to each folder in this block (stereo, post-fader)
-        master = np.zeros((count, 2), dtype=np.float32)
-        for t in order:
-            out = _render_track(
-                t.track_id, by_track, spans, reach, width, pool, gains, t0, t1, done, count, rate, track_meters
-            )
-            out = None if out is None else out * post[t.track_id]
-            children = bus.pop(t.track_id, None)
-            if children is not None:
-                out = children * post[t.track_id] if out is None else out + children * post[t.track_id]
-            if out is None or t.track_id not in audible:
+    def render(self, start: int, count: int) -> FloatArray:
+        """Frames [start, start + count): silence outside the clip."""
+        out = np.zeros((count, self.playable.out_channels), dtype=np.float32)
+        lo, hi = max(self.first, start), min(self.last, start + count)
+        if hi <= lo or self.window_frames <= 0 or self._gain == 0.0:
+            return out
+        k = lo
+        while k < hi:
+            i = int(np.searchsorted(self._seg_lo, k, side="right")) - 1
+            if i < 0 or k >= self._seg_hi[i]:  # between segments: silence up to the next one
+                k = min(int(self._seg_lo[i + 1]) if i + 1 < len(self._seg_lo) else hi, hi)
                 continue
-            if t.parent_id and t.parent_id in track_ids:
-                if t.parent_id in bus:
-                    bus[t.parent_id] += out
-                else:
-                    bus[t.parent_id] = out
-            else:
-                master += out
-        master_peak = max(master_peak, float(np.abs(master).max(initial=0.0)) * master_gain)
-        done += count
-        if progress is not None:
-            progress(done / total)
-    return MixResult({k: m.result() for k, m in track_meters.items()}, gain_to_db(master_peak), overlapping)
+            n = min(int(self._seg_hi[i]), hi) - k
+            if i != self._current or k != self._next:
+                self._stream, self._current = self._open(i, k), i
+            out[k - start : k - start + n] = self._stream(n)
+            k += n
+            self._next = k
+        self._apply_gain(out[lo - start : hi - start], lo)
+        return out
+
+    def _apply_gain(self, part: FloatArray, first_frame: int) -> None:
+        clip = self.playable.clip
+        if clip.fade_in_s > 0.0 or clip.fade_out_s > 0.0:
+            t = self._origin + np.arange(first_frame, first_frame + len(part), dtype=np.float64) / self._rate
+            envelope = np.full(len(t), self._gain, dtype=np.float64)
+            # A fade shorter than _MIN_FADE_S (far below one sample at any rate) shapes the samples as it would,
+            # but dividing by it cannot overflow (a 1e-308 s fade would).
+            if clip.fade_in_s > 0.0:
+                envelope *= np.clip((t - clip.timeline_start_s) / max(clip.fade_in_s, _MIN_FADE_S), 0.0, 1.0)
+            if clip.fade_out_s > 0.0:
+                envelope *= np.clip((clip.timeline_end_s - t) / max(clip.fade_out_s, _MIN_FADE_S), 0.0, 1.0)
+            part *= envelope[:, None].astype(np.float32)
+        elif self._gain != 1.0:
+            part *= np.float32(self._gain)
+
+    def _open(self, index: int, frame: int) -> Source:
+        """The stream of segment `index` from output `frame` on."""
+        seg, info = self._segments[index], self.playable.info
+        fs, fp, channels = info.sample_rate_hz, self._rate, self.playable.out_channels
+        t = self._origin + frame / fp
+        position = (seg.source_start_s + seg.rate * (t - seg.timeline_start_s)) * fs  # window frame
+        step = 1 if seg.rate >= 0 else -1
+        speed = abs(seg.rate)
+        if speed * fs * 1e6 < fp:  # (near) standstill: no audio plays
+            return _silence(channels)
+        if self.playable.clip.stretch and not same_rate(speed, 1.0):
+            covered = speed * (seg.timeline_end_s - t) * fp  # what the rest of the segment plays, in frames at fp
+            pitch = self._converted(position, step, fs, fp)
+            return Stretcher(pitch, speed, channels, length=math.floor(covered)).read
+        return self._converted(position, step, fs * speed, fp)
+
+    def _converted(self, position: float, step: int, in_rate: float, out_rate: float) -> Source:
+        """Source frames from window `position` on, one per 1/in_rate seconds, delivered at out_rate."""
+        if same_rate(in_rate, out_rate):
+            return _SourceRun(self, math.floor(position + _EPS), step).read
+        pre = math.ceil(_PREROLL_S * in_rate)
+        run = _SourceRun(self, round(position) - step * pre, step)
+        return Converter(
+            run.read, in_rate, out_rate, self.playable.out_channels, skip=round(pre * out_rate / in_rate)
+        ).read
 
 
-def _playing_spans(tracks: Iterable[list[Playable]], rate: int) -> list[tuple[int, int]]:
-    """The frames where some clip plays, as sorted, merged [start, end) spans."""
-    spans = sorted(
-        (max(math.floor(p.clip.timeline_start_s * rate), 0), math.ceil(p.clip.timeline_end_s * rate))
-        for ps in tracks
-        for p in ps
-    )
-    merged: list[tuple[int, int]] = []
-    for a, b in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        elif b > a:
-            merged.append((a, b))
-    return merged
-
-
-def _next_playing_frame(spans: list[tuple[int, int]], frame: int) -> int:
-    """`frame` if some clip plays there, else the start of the next span (sys.maxsize when none is left)."""
-    i = bisect.bisect_right(spans, (frame, math.inf)) - 1
-    if i >= 0 and frame < spans[i][1]:
-        return frame
-    return spans[i + 1][0] if i + 1 < len(spans) else sys.maxsize
-
-
-def _render_track(
-    track_id: str,
-    by_track: Mapping[str, list[Playable]],
-    spans: Mapping[str, np.ndarray],
-    reach: Mapping[str, np.ndarray],
-    width: Mapping[str, int],
-    pool: ReaderPool,
-    gains: Mapping[str, float],
-    t0: float,
-    t1: float,
-    done: int,
-    count: int,
-    rate: int,
-    meters: Mapping[str, Meter],
-) -> FloatArray | None:
-    """The sum of a track's own clips for one block (None when none plays), fed to its meter "as one long
-    item": its clips glued, the gaps between them left out."""
-    clips = by_track.get(track_id, [])
-    if not clips:
-        return None
-    first_clip = int(np.searchsorted(reach[track_id], t0, side="right"))
-    last_clip = int(np.searchsorted(spans[track_id][:, 0], t1, side="left"))
-    own: FloatArray | None = None
-    playing = np.zeros(count, dtype=bool)
-    for p in clips[first_clip:last_clip]:
-        if p.clip.timeline_end_s <= t0:
-            continue
-        x = render_clip(p, pool.get(p.path), t0, count, rate, gains[p.clip.clip_id])
-        if own is None:
-            own = np.zeros((count, width[track_id]), dtype=np.float32)
-        own += x[:, : own.shape[1]]  # a mono clip on a stereo track plays on both sides
-        first = max(math.ceil(p.clip.timeline_start_s * rate - _EPS) - done, 0)
-        last = min(math.ceil(p.clip.timeline_end_s * rate - _EPS) - done, count)
-        playing[first:last] = True
-    if own is None or not playing.any():
-        return None
-    meter = meters.get(track_id)
-    if meter is not None:
-        meter.feed(own if playing.all() else own[playing])
-    return own
-
-
-def _depth(session: Session, track: Track) -> int:
-    by_id = {t.track_id: t for t in session.tracks}
-    depth, node, seen = 0, track, {track.track_id}
-    while node.parent_id and node.parent_id in by_id and node.parent_id not in seen:
-        node = by_id[node.parent_id]
-        seen.add(node.track_id)
-        depth += 1
-    return depth
+def measure_clip(p: Playable, pool: ReaderPool, gain_db: float | None = None) -> Levels:
+    """Levels of one clip alone, as it plays at the project rate (`p.out_rate_hz`), on its own channels,
+    with its fades and gains."""
+    rate = p.out_rate_hz
+    player = ClipPlayer(p, pool, rate, clip_gain_linear(p.clip, gain_db), origin_s=p.clip.timeline_start_s)
+    meter = Meter(rate, p.out_channels)
+    for start in range(player.first, player.last, BLOCK_FRAMES):
+        meter.feed(player.render(start, min(BLOCK_FRAMES, player.last - start)))
+    return meter.result()

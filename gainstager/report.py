@@ -1,35 +1,194 @@
-"""Reports: the versioned JSON document and the readable tables. Pure: builds data and text, prints nothing.
+"""Reports: typed results, and the versioned JSON documents rendered from them (shapes in `schema`; the text
+tables are in `tables`). Pure: builds data, prints nothing.
 
-JSON schema 1 (`gainstager analyze|apply --json`); every level is in dB, and null stands for -inf (silence,
-or too short to measure):
-
-    {"schema": 1,
-     "session": {"path", "format", "version"},
-     "policy": {"meter", "target_db", "peak_ceiling_db", "per", "faders", "headroom_db", "max_boost_db"},
-     "clips": [{"id", "track", "name", "file", "status", "reason", "clip_gain_db", "new_clip_gain_db",
-                "levels": {LEVELS}, "bound_by", "note"}],
-     "tracks": [{"id", "name", "kind", "fader_db", "new_fader_db", "automation", "action", "levels"}],
-     "master": {"fader_db", "predicted_peak_dbfs_before", "predicted_peak_dbfs_after", "headroom_change_db"},
-     "edits": int, "notes": [str],
-     "output": {"path", "backup", "changed", "dry_run"}}          (apply only)
-
-LEVELS = sample_peak_dbfs, true_peak_dbtp, rms_dbfs, gated_rms_dbfs, integrated_lufs, momentary_max_lufs,
-short_term_max_lufs, loudness_range_lu, duration_s (the same keys `gainstager measure --json` uses).
-`bound_by` is one of target, peak-ceiling, range, boost-cap, none. Levels are measured with the session as
-it was read (before any change).
+`session_report` turns an analysis (and what was written) into a `SessionReport`; every renderer, the batch
+table included, reads those typed objects, never the JSON back.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .model import LEVEL_KEYS, ClipStatus, FileLevels, Levels
-from .plan import METER_FIELD, Bound
+from .plan import Bound, Policy
+from .schema import SCHEMA_VERSION
 from .units import finite_or_none
 
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
-    from .pipeline import Analysis, WriteResult
+    from .mix import MixScope
+    from .output import WriteResult
+    from .pipeline import Analysis
+
+SKIPPED = (ClipStatus.MISSING, ClipStatus.UNREADABLE)  # what --strict counts: audio that could not be read
+
+
+@dataclass(frozen=True, slots=True)
+class ClipRow:
+    clip_id: str
+    track: str  # the track's name
+    track_id: str
+    name: str
+    file: str | None
+    status: ClipStatus
+    reason: str
+    gain_db: float
+    new_gain_db: float
+    levels: Levels | None
+    bound_by: Bound
+    note: str
+    staged: bool  # planned (active, measured): the new gain and what bound it apply
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRow:
+    track_id: str
+    name: str
+    kind: str
+    fader_db: float
+    new_fader_db: float
+    automation: str
+    action: str
+    levels: Levels | None
+    policy: Policy  # this track's: its role's meter, target and ceiling over the global policy
+    role: str | None = None
+    rule: str = ""  # which rule gave the role
+    clip_change_db: float = 0.0  # the planned change of the track's pre-fader sum
+    bound_by: Bound = Bound.NONE  # what bound its clips' gains (the strongest limit when they differ)
+    staged: bool = False  # some of its clips are staged
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    path: str | None  # None for a dry run, or an unchanged session in a batch
+    backup: str | None
+    changed: bool
+    dry_run: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReport:
+    """Everything `analyze` and `apply` report about one session, as plain values (picklable, small)."""
+
+    path: str
+    format: str
+    version: str
+    policy: Policy
+    clips: tuple[ClipRow, ...]
+    tracks: tuple[TrackRow, ...]
+    master_fader_db: float
+    master_peak_before_dbfs: float
+    master_peak_after_dbfs: float
+    headroom_change_db: float
+    edits: int
+    notes: tuple[str, ...] = field(default=())
+    written: Written | None = None  # apply only
+    scope: MixScope | None = None  # project rate, solo, frozen tracks, what the master prediction leaves out
+    policy_file: str | None = None  # the path of the policy file that gave roles and targets, if any
+
+    @property
+    def skipped_clips(self) -> int:
+        return sum(c.status in SKIPPED for c in self.clips)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One session of a batch: its report, or the one-line error that stopped it."""
+
+    path: str
+    report: SessionReport | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None
+
+    @property
+    def skipped_clips(self) -> int:
+        return self.report.skipped_clips if self.report else 0
+
+
+def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: bool = False) -> SessionReport:
+    s = a.session
+    names = {t.track_id: t.name for t in (*s.tracks, s.master)}
+    clips = []
+    for m in a.media:
+        c = m.clip
+        cp = a.plan.clips.get(c.clip_id)
+        staged = cp if cp is not None and c.status == ClipStatus.ACTIVE else None
+        clips.append(
+            ClipRow(
+                c.clip_id,
+                names.get(c.track_id, c.track_id),
+                c.track_id,
+                c.name,
+                m.path or (c.media.written_path if c.media else None),
+                c.status,
+                m.reason or (cp.reason if cp else ""),
+                c.gain_db,
+                staged.new_gain_db if staged else c.gain_db,
+                a.clip_levels.get(c.clip_id),
+                staged.bound_by if staged else Bound.NONE,
+                c.note,
+                staged is not None,
+            )
+        )
+    roles = {r.track_id: r for r in a.roles.tracks} if a.roles else {}
+    tracks = []
+    for t in s.tracks:
+        tp = a.plan.tracks.get(t.track_id)
+        role = roles.get(t.track_id)
+        bounds = {c.bound_by for c in clips if c.track_id == t.track_id and c.staged}
+        tracks.append(
+            TrackRow(
+                t.track_id,
+                t.name,
+                str(t.kind),
+                t.fader_db,
+                tp.new_fader_db if tp else t.fader_db,
+                str(t.automation),
+                tp.action if tp else "",
+                a.track_levels.get(t.track_id),
+                role.policy if role else a.policy,
+                role.role if role else None,
+                role.rule if role else "",
+                tp.clip_change_db if tp and bounds else 0.0,
+                next((b for b in _BOUND_ORDER if b in bounds), Bound.NONE),
+                bool(bounds),
+            )
+        )
+    out = None
+    if written is not None or dry_run:
+        out = Written(
+            written.output if written else None,
+            written.backup if written else None,
+            bool(written and written.changed),
+            dry_run,
+        )
+    return SessionReport(
+        s.path,
+        s.format,
+        s.version,
+        a.policy,
+        tuple(clips),
+        tuple(tracks),
+        s.master.fader_db,
+        a.master_peak_before_dbfs,
+        a.master_peak_after_dbfs,
+        a.headroom_change_db,
+        len(a.edits),
+        a.notes,
+        out,
+        a.scope,
+        a.roles.file if a.roles else None,
+    )
+
+
+# When a track's clips were bound by different limits, the one shown: the strongest first.
+_BOUND_ORDER = (Bound.RANGE, Bound.BOOST_CAP, Bound.PEAK_CEILING, Bound.TARGET)
+
+
+# ---------------------------------------------------------------- JSON
 
 
 def levels_json(levels: Levels | None) -> dict[str, float | None] | None:
@@ -45,75 +204,110 @@ def _num(value: float) -> float | None:
     return None if v is None else round(v, 4)
 
 
-def analysis_json(a: Analysis, written: WriteResult | None = None, *, dry_run: bool = False) -> dict[str, Any]:
-    s = a.session
-    names = {t.track_id: t.name for t in (*s.tracks, s.master)}
-    clips = []
-    for m in a.media:
-        c = m.clip
-        cp = a.plan.clips.get(c.clip_id)
-        staged = cp is not None and c.status == ClipStatus.ACTIVE
-        clips.append(
+def policy_json(p: Policy) -> dict[str, Any]:
+    # The keys of schema 1 predate the unit suffixes of the Policy fields; they stay as published.
+    return {
+        **target_json(p),
+        "per": str(p.per),
+        "faders": str(p.faders),
+        "headroom_db": p.headroom_dbfs,
+        "max_boost_db": p.max_boost_db,
+    }
+
+
+def target_json(p: Policy) -> dict[str, Any]:
+    """What a role sets: the meter, the target on it and the true-peak ceiling."""
+    return {"meter": str(p.meter), "target_db": p.target_db, "peak_ceiling_db": p.peak_ceiling_dbtp}
+
+
+def session_json(r: SessionReport) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "session": {"path": r.path, "format": r.format, "version": r.version},
+        "policy": {**policy_json(r.policy), "file": r.policy_file},
+        "clips": [
             {
                 "id": c.clip_id,
-                "track": names.get(c.track_id, c.track_id),
+                "track": c.track,
                 "name": c.name,
-                "file": m.path or (c.media.written_path if c.media else None),
+                "file": c.file,
                 "status": str(c.status),
-                "reason": m.reason or (cp.reason if cp else ""),
+                "reason": c.reason,
                 "clip_gain_db": _num(c.gain_db),
-                "new_clip_gain_db": _num(cp.new_gain_db if staged and cp else c.gain_db),
-                "levels": levels_json(a.clip_levels.get(c.clip_id)),
-                "bound_by": str(cp.bound_by if staged and cp else Bound.NONE),
+                "new_clip_gain_db": _num(c.new_gain_db),
+                "levels": levels_json(c.levels),
+                "bound_by": str(c.bound_by),
                 "note": c.note,
             }
-        )
-    tracks = []
-    for t in s.tracks:
-        tp = a.plan.tracks.get(t.track_id)
-        tracks.append(
+            for c in r.clips
+        ],
+        "tracks": [
             {
                 "id": t.track_id,
                 "name": t.name,
-                "kind": str(t.kind),
+                "kind": t.kind,
                 "fader_db": _num(t.fader_db),
-                "new_fader_db": _num(tp.new_fader_db if tp else t.fader_db),
-                "automation": str(t.automation),
-                "action": tp.action if tp else "",
-                "levels": levels_json(a.track_levels.get(t.track_id)),
+                "new_fader_db": _num(t.new_fader_db),
+                "automation": t.automation,
+                "action": t.action,
+                "levels": levels_json(t.levels),
+                "role": t.role,
+                "rule": t.rule,
+                **target_json(t.policy),
             }
-        )
-    doc: dict[str, Any] = {
-        "schema": 1,
-        "session": {"path": s.path, "format": s.format, "version": s.version},
-        "policy": {
-            "meter": str(a.policy.meter),
-            "target_db": a.policy.target_db,
-            "peak_ceiling_db": a.policy.peak_ceiling_db,
-            "per": str(a.policy.per),
-            "faders": str(a.policy.faders),
-            "headroom_db": a.policy.headroom_db,
-            "max_boost_db": a.policy.max_boost_db,
-        },
-        "clips": clips,
-        "tracks": tracks,
+            for t in r.tracks
+        ],
         "master": {
-            "fader_db": _num(s.master.fader_db),
-            "predicted_peak_dbfs_before": _num(a.master_peak_before_dbfs),
-            "predicted_peak_dbfs_after": _num(a.master_peak_after_dbfs),
-            "headroom_change_db": round(a.headroom_change_db, 4),
+            "fader_db": _num(r.master_fader_db),
+            "predicted_peak_dbfs_before": _num(r.master_peak_before_dbfs),
+            "predicted_peak_dbfs_after": _num(r.master_peak_after_dbfs),
+            "headroom_change_db": round(r.headroom_change_db, 4),
         },
-        "edits": len(a.edits),
-        "notes": list(a.notes),
+        "edits": r.edits,
+        "notes": list(r.notes),
+        "mix": scope_json(r.scope),
     }
-    if written is not None or dry_run:
-        doc["output"] = {
-            "path": written.output if written else None,
-            "backup": written.backup if written else None,
-            "changed": bool(written and written.changed),
-            "dry_run": dry_run,
-        }
+    if r.written is not None:
+        w = r.written
+        doc["output"] = {"path": w.path, "backup": w.backup, "changed": w.changed, "dry_run": w.dry_run}
     return doc
+
+
+def analysis_json(a: Analysis, written: WriteResult | None = None, *, dry_run: bool = False) -> dict[str, Any]:
+    return session_json(session_report(a, written, dry_run=dry_run))
+
+
+def batch_json(items: list[BatchItem], failed: int) -> dict[str, Any]:
+    sessions = [
+        {
+            "path": i.path,
+            "ok": i.ok,
+            "error": i.error,
+            "skipped_clips": i.skipped_clips,
+            "report": session_json(i.report) if i.report else None,
+        }
+        for i in items
+    ]
+    return {"schema": SCHEMA_VERSION, "sessions": sessions, "failed": failed}
+
+
+def scope_json(scope: MixScope | None) -> dict[str, Any] | None:
+    """What the master prediction covers (project rate, solo, frozen tracks) and what it leaves out."""
+    if scope is None:
+        return None
+    return {
+        "sample_rate_hz": scope.sample_rate_hz,
+        "sample_rate_source": str(scope.sample_rate_source),
+        "soloed": list(scope.soloed),
+        "frozen": list(scope.frozen),
+        "frozen_left_out": list(scope.frozen_left_out),
+        "left_out": {
+            "instrument_tracks": scope.instrument_tracks,
+            "return_tracks": scope.return_tracks,
+            "sends": scope.sends,
+            "plugin_tracks": scope.plugin_tracks,
+        },
+    }
 
 
 def file_levels_json(f: FileLevels) -> dict[str, Any]:
@@ -121,108 +315,5 @@ def file_levels_json(f: FileLevels) -> dict[str, Any]:
     return {"path": f.path, "sample_rate_hz": f.sample_rate_hz, "channels": f.channels, **body}
 
 
-# ---------------------------------------------------------------- tables
-
-
-def db_text(value: float | None, width: int = 7) -> str:
-    if value is None or (isinstance(value, float) and math.isinf(value) and value < 0):
-        return "-inf".rjust(width)
-    return f"{value:+.1f}".rjust(width)
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    for r in rows:
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    return "\n".join(lines)
-
-
-def _short(text: str, width: int = 28) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def analysis_text(a: Analysis, written: WriteResult | None = None, *, dry_run: bool = False) -> str:
-    s = a.session
-    key = METER_FIELD[a.policy.meter]
-    names = {t.track_id: t.name for t in (*s.tracks, s.master)}
-    out = [
-        f"{s.path}  ({s.format}, {s.version or 'unknown version'})",
-        f"policy: {a.policy.meter} target {a.policy.target_db:g} dB, ceiling {a.policy.peak_ceiling_db:g} dBTP, "
-        f"per {a.policy.per}, faders {a.policy.faders}, headroom {a.policy.headroom_db:g} dBFS",
-        "",
-    ]
-    rows = []
-    for m in a.media:
-        c = m.clip
-        cp = a.plan.clips.get(c.clip_id)
-        lv = a.clip_levels.get(c.clip_id)
-        staged = cp is not None and c.status == ClipStatus.ACTIVE
-        rows.append(
-            [
-                _short(names.get(c.track_id, c.track_id), 20),
-                _short(c.name or c.clip_id),
-                str(c.status),
-                db_text(getattr(lv, key) if lv else None),
-                db_text(lv.true_peak_dbtp if lv else None),
-                db_text(c.gain_db),
-                db_text(cp.new_gain_db) if staged and cp else "",
-                str(cp.bound_by) if staged and cp else _short(m.reason, 40),
-            ]
-        )
-    out.append(table(rows, ["track", "clip", "status", "level", "TP", "gain", "new", "bound by / reason"]))
-    out.append("")
-    trows = []
-    for t in s.tracks:
-        tp = a.plan.tracks.get(t.track_id)
-        lv = a.track_levels.get(t.track_id)
-        trows.append(
-            [
-                _short(t.name or t.track_id, 24),
-                str(t.kind),
-                db_text(getattr(lv, key) if lv else None),
-                db_text(t.fader_db),
-                db_text(tp.new_fader_db if tp else t.fader_db),
-                tp.action if tp else "",
-            ]
-        )
-    out.append(table(trows, ["track", "kind", "level", "fader", "new", "action"]))
-    out.append("")
-    out.append(
-        f"master peak (predicted, dBFS): before {db_text(a.master_peak_before_dbfs, 0)}, "
-        f"after {db_text(a.master_peak_after_dbfs, 0)}"
-    )
-    out.extend(f"note: {n}" for n in a.notes)
-    counts: dict[str, int] = {}
-    for m in a.media:
-        counts[str(m.clip.status)] = counts.get(str(m.clip.status), 0) + 1
-    out.append("clips: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f"; {len(a.edits)} edits")
-    if dry_run:
-        out.append("dry run: nothing written")
-    elif written is not None and written.output:
-        out.append(f"wrote {written.output}" + (f" (backup {written.backup})" if written.backup else ""))
-    return "\n".join(out)
-
-
-def file_levels_text(files: list[FileLevels]) -> str:
-    rows = []
-    for f in files:
-        lv = f.levels
-        rows.append(
-            [
-                _short(f.path, 40),
-                f"{f.sample_rate_hz}",
-                f"{f.channels}",
-                f"{lv.duration_s:.2f}",
-                db_text(lv.sample_peak_dbfs),
-                db_text(lv.true_peak_dbtp),
-                db_text(lv.rms_dbfs),
-                db_text(lv.gated_rms_dbfs),
-                db_text(lv.integrated_lufs),
-                db_text(lv.momentary_max_lufs),
-                db_text(lv.short_term_max_lufs),
-                f"{lv.loudness_range_lu:.1f}",
-            ]
-        )
-    return table(rows, ["file", "Hz", "ch", "s", "peak", "TP", "RMS", "gRMS", "LUFS-I", "M max", "S max", "LRA"])
+def measure_json(files: list[FileLevels]) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "files": [file_levels_json(f) for f in files]}

@@ -11,10 +11,13 @@ NEG_INF = float("-inf")
 
 
 def db_to_gain(gain_db: float) -> float:
-    """Amplitude ratio for `gain_db` decibels; -inf dB gives 0.0."""
+    """Amplitude ratio for `gain_db` decibels; -inf dB gives 0.0, more than a float holds gives inf."""
     if gain_db == NEG_INF:
         return 0.0
-    return float(10.0 ** (gain_db / 20.0))
+    try:
+        return float(10.0 ** (gain_db / 20.0))
+    except OverflowError:
+        return math.inf
 
 
 def gain_to_db(gain: float) -> float:

@@ -1,46 +1,48 @@
-"""Session formats. One module per DAW, each behind the same small interface (`SessionFormat`):
-
-- ``sniff(data, path) -> bool``: does this look like my format? (cheap, by magic bytes / first line)
-- ``parse(data, path) -> (Session, document)``: raise `FormatError` for junk, truncation or hostile input.
-  The document is opaque to everyone else; it records where each editable number sits in the bytes.
-- ``apply(document, edits) -> bytes``: splice the new values into the original bytes. Every other byte
-  stays identical. With no edits the result is the input, byte for byte.
+"""Session formats: one module per DAW, each a `SessionFormat` (see `parsers.base` for the interface and its
+contract), registered in `formats`.
 
 Parsers never open files: the pipeline hands them bytes and the session's path (for resolving media).
-A new DAW is a new module added to `FORMATS`.
+A new DAW is a new module added to `formats`; mypy then checks it against the interface, and
+tests/parsers/test_conformance.py checks the contract on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from functools import cache
+from typing import Any
 
 from gainstager.errors import FormatError
-from gainstager.model import Edit, Session
+
+from .base import SessionFormat
+
+__all__ = ["SessionFormat", "by_name", "detect", "formats", "suffixes"]
 
 
-class SessionFormat(Protocol):
-    NAME: str  # "rpp", "als"
-    SUFFIXES: tuple[str, ...]  # lower-case file suffixes, with the dot
-
-    def sniff(self, data: bytes, path: str) -> bool: ...
-
-    def parse(self, data: bytes, path: str) -> tuple[Session, Any]: ...
-
-    def apply(self, document: Any, edits: Sequence[Edit]) -> bytes: ...
-
-
-def formats() -> tuple[SessionFormat, ...]:
+@cache
+def formats() -> tuple[SessionFormat[Any], ...]:
+    """Every registered format, in sniffing order. Imported on first use, so that importing the package (e.g.
+    for `gainstager measure`) does not load lxml."""
     from . import als, rpp
 
-    return (rpp, als)  # type: ignore[return-value]  # modules satisfy the protocol structurally
+    # Typed assignments: mypy checks each module against the interface, document type included.
+    reaper: SessionFormat[rpp.RppDocument] = rpp
+    live: SessionFormat[als.AlsDocument] = als
+    return (reaper, live)
 
 
 def suffixes() -> tuple[str, ...]:
     return tuple(s for f in formats() for s in f.SUFFIXES)
 
 
-def detect(data: bytes, path: str) -> SessionFormat:
+def by_name(name: str) -> SessionFormat[Any]:
+    """The format whose NAME is `name` (a `Session.format`)."""
+    for fmt in formats():
+        if name == fmt.NAME:
+            return fmt
+    raise KeyError(name)
+
+
+def detect(data: bytes, path: str) -> SessionFormat[Any]:
     """The format whose sniff accepts `data`; raise FormatError naming the file otherwise."""
     for fmt in formats():
         if fmt.sniff(data, path):

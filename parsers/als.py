@@ -47,6 +47,7 @@ from gainstager.model import (
     ClipStatus,
     Edit,
     EditField,
+    Fingerprint,
     MediaRef,
     Segment,
     Session,
@@ -54,6 +55,9 @@ from gainstager.model import (
     TrackKind,
 )
 from gainstager.units import NEG_INF, db_to_gain, gain_to_db
+
+from .base import absolute as is_absolute
+from .base import check_edits, splice
 
 NAME: Final = "als"
 SUFFIXES: Final = (".als",)
@@ -75,6 +79,7 @@ FADER_MIN_DB: Final = -70.0
 CLIP_GAIN_MAX: Final = 15.8489  # +24 dB (assumed UI maximum; highest observed 15.18, FORMAT-ALS.md §13)
 CLIP_GAIN_MAX_DB: Final = 24.0
 PAN_LAW_DB: Final = -3.0
+CRC_BYTES: Final = 16384  # Live checks a sample found elsewhere by the CRC of its first 16 KiB (MaxCrcSize)
 
 SENTINEL_TIME: Final = -63072000.0  # "value before the first point" event time (FORMAT-ALS.md §5)
 _RAMP_STEP_BEATS: Final = 0.25  # warped clips inside a tempo ramp: one segment per 16th note
@@ -280,10 +285,11 @@ _DAY_S: Final = 86_400.0  # the longest a clip may play: measuring costs what it
 # The plausible range of every number read, by the element (or attribute) holding it. A value that is not a plain
 # decimal number, not finite or out of range skips the clip it sits in (ClipStatus.INVALID, with the reason) and
 # refuses the set anywhere else (a mixer, an envelope, the tempo): those cannot be left out of the mix.
-_RANGES: Final[dict[str, tuple[float, float]]] = {
+_PLAUSIBLE: Final[dict[str, tuple[float, float]]] = {
     "SampleVolume": (0.0, 1000.0),  # linear clip gain; Live's handle stops at +24 dB (15.85), FORMAT-ALS.md §7
     "Volume": (0.0, 1000.0),  # linear fader and its envelope points; Live's range is -70..+6 dB (§4)
     "Pan": (-1.0, 1.0),
+    "Send": (0.0, 1000.0),  # linear send level
     "Tempo": (1.0, 1000.0),  # BPM; Live offers 20-999
     "CurrentStart": (-_BEATS, _BEATS),
     "CurrentEnd": (-_BEATS, _BEATS),
@@ -298,6 +304,7 @@ _RANGES: Final[dict[str, tuple[float, float]]] = {
     "SecTime": (-_BEATS, _BEATS),
     "Time": (SENTINEL_TIME, _BEATS),  # automation event times, the "before the first point" sentinel included
     "RelativePathType": (0.0, 255.0),
+    "WarpMode": (0.0, 255.0),  # Beats, Tones, Texture, Re-Pitch, Complex, Complex Pro (0-6)
     "FileSize": (0.0, 2.0**53),
     "OriginalFileSize": (0.0, 2.0**53),
     "Crc": (0.0, 65535.0),  # CRC-16
@@ -308,7 +315,7 @@ _PLAIN_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 def _number(text: str, name: str) -> float:
     """`text` as a number, if it is a plain decimal one, finite and inside the range of `name`; else _Invalid."""
-    low, high = _RANGES[name]
+    low, high = _PLAUSIBLE[name]
     value = float(text) if _PLAIN_NUMBER.fullmatch(text) else math.nan
     if not low <= value <= high:
         raise _Invalid(f"{name} ({text[:40]!r}); expected a number from {low:g} to {high:g}")
@@ -413,10 +420,6 @@ class TempoMap:
                             out.append(x)
                         k += 1
         return out
-
-    @property
-    def points(self) -> tuple[tuple[float, float], ...]:
-        return tuple(zip(self._beats, self._bpms, strict=True))
 
 
 # --- warp map ---------------------------------------------------------------------------------------------
@@ -546,9 +549,9 @@ def clip_segments(t: _ClipTiming, tempo: TempoMap, warp: _WarpMap | None, offset
 
 
 def live_crc16(data: bytes) -> int:
-    """Live's sample CRC: CRC-16/UMTS (poly 0x8005, init 0, no reflection) of the first 16,384 bytes."""
+    """Live's sample CRC: CRC-16/UMTS (poly 0x8005, init 0, no reflection) of the first `CRC_BYTES` bytes."""
     crc = 0
-    for byte in data[:16384]:
+    for byte in data[:CRC_BYTES]:
         crc ^= byte << 8
         for _ in range(8):
             crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
@@ -647,9 +650,9 @@ def _media(file_ref: etree._Element, quirks: _Quirks, als_path: str) -> MediaRef
             if up == base:
                 break
             base = up
-    elif rel_type == 0 and absolute and not _is_absolute(absolute):
+    elif rel_type == 0 and absolute and not is_absolute(absolute):
         cands.append(under(als_dir, absolute))
-    if absolute and _is_absolute(absolute):
+    if absolute and is_absolute(absolute):
         cands.append(absolute)
     return MediaRef(
         written_path=absolute or rel,
@@ -657,12 +660,8 @@ def _media(file_ref: etree._Element, quirks: _Quirks, als_path: str) -> MediaRef
         file_name=file_name,
         search_roots=_unique([als_dir or ".", parent or ".."]),
         size_bytes=size,
-        crc16=crc,
+        fingerprint=Fingerprint(CRC_BYTES, crc) if crc is not None else None,
     )
-
-
-def _is_absolute(path: str) -> bool:
-    return path.startswith("/") or bool(re.match(r"^[A-Za-z]:[/\\]", path))
 
 
 # --- the parse --------------------------------------------------------------------------------------------
@@ -784,6 +783,11 @@ def _mixer_track(
     for ev in envelope:
         col.add(ev, _Slot.ENVELOPE, track_id, FADER_MIN_GAIN, FADER_MAX_GAIN)
     pan, _ = _param_manual(mixer.find("Pan") if mixer is not None else None)
+    sends = 0
+    for holder in mixer.findall("Sends/TrackSendHolder") if mixer is not None else []:
+        level, _ = _param_manual(holder.find("Send"))
+        enabled = holder.find("EnabledByUser") if holder.find("EnabledByUser") is not None else holder.find("Active")
+        sends += bool(level is not None and level > FADER_MIN_GAIN * 1.001 and _bool(enabled, True))
     speaker, _ = _param_manual_bool(mixer.find("Speaker") if mixer is not None else None)
     devices = el.find(mixer_path.rsplit("/", 1)[0] + "/DeviceChain/Devices")
     # without a fader value there is nothing to rewrite: a range of one value keeps the planner off it
@@ -805,6 +809,7 @@ def _mixer_track(
         fader_max_db=high,
         fader_min_db=low,
         note=note if fader_el is not None else "; ".join(filter(None, (note, "no fader value: not edited"))),
+        sends=sends,
     )
 
 
@@ -822,6 +827,10 @@ _ARRANGEMENT_AUDIO = "DeviceChain/MainSequencer/Sample/ArrangerAutomation/Events
 _ARRANGEMENT_MIDI = "DeviceChain/MainSequencer/ClipTimeable/ArrangerAutomation/Events/MidiClip"
 _SESSION_CLIPS = "DeviceChain/MainSequencer/ClipSlotList/ClipSlot/ClipSlot/Value/*"
 _TAKE_LANE_CLIPS = "TakeLanes/TakeLanes/TakeLane/ClipAutomation/Events/*"
+# Live 9-12.3 hold the freeze clips in FreezeSequencer like a MainSequencer; the 12.4 beta wraps them in an
+# AudioSequencer (FORMAT-ALS.md §7)
+_FREEZE_SEQUENCERS = ("DeviceChain/FreezeSequencer", "DeviceChain/FreezeSequencer/AudioSequencer")
+_RE_PITCH = 3  # WarpMode: 0 Beats, 1 Tones, 2 Texture, 3 Re-Pitch, 4 Complex, 6 Complex Pro
 
 
 def _clip_timing(clip: etree._Element) -> _ClipTiming:
@@ -856,6 +865,7 @@ class _RawClip:
     el: etree._Element
     status: ClipStatus
     session: bool
+    freeze: bool = False  # a clip of the FreezeSequencer: the rendered audio a frozen track plays
 
 
 def _track_clips(track: etree._Element, frozen: bool, quirks: _Quirks) -> list[_RawClip]:
@@ -876,6 +886,23 @@ def _track_clips(track: etree._Element, frozen: bool, quirks: _Quirks) -> list[_
             if clip.tag in ("AudioClip", "MidiClip"):
                 status = ClipStatus.TAKE_LANE if clip.tag == "AudioClip" else ClipStatus.MIDI
                 found.append(_RawClip(clip, status, False))
+    return found
+
+
+def _freeze_clips(track: etree._Element) -> list[_RawClip]:
+    """A frozen track's freeze audio (FORMAT-ALS.md §7). Live renders every clip of the track (audio or
+    instrument) to Samples/Processed/Freeze and keeps, in the FreezeSequencer, one audio clip per original clip
+    (plus "(Freeze tail)" clips for tails) with the original's position on the timeline and its own loop and
+    warp markers into the render, so these clips play exactly like ordinary arrangement and session clips
+    (as `L11.3.3_alstools_WithPlugins.als`'s frozen track and the flattened "(Freeze)" clips of
+    `L11.1.6_slamka_engage2.als` show)."""
+    found: list[_RawClip] = []
+    for sequencer in _FREEZE_SEQUENCERS:
+        for clip in track.findall(f"{sequencer}/Sample/ArrangerAutomation/Events/AudioClip"):
+            status = ClipStatus.MUTED if _bool(clip.find("Disabled")) else ClipStatus.FREEZE_RENDER
+            found.append(_RawClip(clip, status, False, True))
+        for clip in track.findall(f"{sequencer}/ClipSlotList/ClipSlot/ClipSlot/Value/AudioClip"):
+            found.append(_RawClip(clip, ClipStatus.SESSION_VIEW, True, True))
     return found
 
 
@@ -968,14 +995,18 @@ def _parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
         )
         tracks.append(track)
         raw_clips.extend((track_id, rc) for rc in _track_clips(el, track.frozen, quirks))
+        if track.frozen:
+            raw_clips.extend((track_id, rc) for rc in _freeze_clips(el))
 
     volumes = [v for _, rc in raw_clips if (v := rc.el.find("SampleVolume")) is not None]
     order = _index_elements(root, [*col.wanted, *(rc.el for _, rc in raw_clips), *volumes])
     clips: list[Clip] = []
     for track in tracks:
         mine = sorted((rc for tid, rc in raw_clips if tid == track.track_id), key=lambda rc: order[rc.el])
-        for n, rc in enumerate(mine):
-            clips.append(_clip(rc, f"{track.track_id}/clip:{n}", track.track_id, tempo, quirks, path, col))
+        for freeze, label in ((False, "clip"), (True, "freeze")):
+            own = [rc for rc in mine if rc.freeze is freeze]
+            for n, rc in enumerate(own):
+                clips.append(_clip(rc, f"{track.track_id}/{label}:{n}", track.track_id, tempo, quirks, path, col))
     order.update(_index_elements(root, [el for el in col.wanted if el not in order]))
 
     spans = _find_spans(xml, col, order, path)
@@ -1010,7 +1041,7 @@ def _clip(
         name_el = rc.el.find("Name")
         name = name_el.get("Value", "") if name_el is not None else ""
         return Clip(clip_id, track_id, name, ClipStatus.INVALID, None, (), note=str(exc))
-    if volume_el is not None:
+    if volume_el is not None and not rc.freeze:  # a freeze clip is re-rendered by Live: never edited
         col.add(volume_el, _Slot.CLIP_GAIN, clip_id, 0.0, CLIP_GAIN_MAX)
     return clip
 
@@ -1054,6 +1085,8 @@ def _checked_clip(
         notes.append(f"more than {_MAX_SEGMENTS_PER_CLIP} segments: truncated")
     if rc.session:
         notes.append("session clip: placed at timeline 0 for measurement")
+    if rc.freeze:
+        notes.append("freeze audio of a frozen track: gain not written")
     fade_in, fade_out = _fades(el, t, tempo, offset)
     return Clip(
         clip_id=clip_id,
@@ -1065,6 +1098,8 @@ def _checked_clip(
         gain_db=gain_to_db(gain),
         fade_in_s=fade_in,
         fade_out_s=fade_out,
+        # warped clips keep their pitch (time-stretch) in every mode but Re-Pitch; unwarped ones resample
+        stretch=t.warped and int(_float(el.find("WarpMode"), 0)) != _RE_PITCH,
         gain_max_db=CLIP_GAIN_MAX_DB,
         gain_min_db=NEG_INF,
         note="; ".join(notes),
@@ -1146,6 +1181,12 @@ _EDIT_SLOTS: Final[dict[EditField, _Slot]] = {
     EditField.FADER: _Slot.FADER,
     EditField.FADER_ENVELOPE: _Slot.ENVELOPE,
 }
+# The linear range each edited value is clamped into (the same bounds parse gives each span).
+_RANGES: Final[dict[EditField, tuple[float, float]]] = {
+    EditField.CLIP_GAIN: (0.0, CLIP_GAIN_MAX),
+    EditField.FADER: (FADER_MIN_GAIN, FADER_MAX_GAIN),
+    EditField.FADER_ENVELOPE: (FADER_MIN_GAIN, FADER_MAX_GAIN),
+}
 
 
 def _gzip(xml: bytes, os_byte: int) -> bytes:
@@ -1157,41 +1198,26 @@ def _gzip(xml: bytes, os_byte: int) -> bytes:
 
 
 def apply(document: AlsDocument, edits: Sequence[Edit]) -> bytes:
-    """Splice `edits` into the original bytes; every byte outside the changed Value attributes stays.
+    """Splice `edits` into the original bytes, as the contract in `parsers.base` says.
 
-    CLIP_GAIN and FADER set absolute dB values; FADER_ENVELOPE multiplies every point of the track's volume
-    envelope (sentinel included). Values are clamped to Live's ranges and written in Live's number style; a
-    value that formats like the original leaves the original text alone. The last absolute edit of a target
-    wins; relative envelope edits add up.
+    FADER_ENVELOPE multiplies every point of the track's volume envelope (the sentinel included). Values are
+    clamped to Live's ranges and written in Live's number style.
     """
-    absolute: dict[tuple[_Slot, str], float] = {}
-    relative: dict[str, float] = {}
-    for edit in edits:
-        slot = _EDIT_SLOTS.get(edit.field)
-        if slot is None:
-            raise WriteError(f"{document.path}: edit field ({edit.field}); expected one of {list(_EDIT_SLOTS)}")
-        key = (slot, edit.target_id)
-        if key not in document.spans:
-            raise WriteError(
-                f"{document.path}: edit target ({edit.target_id}, {edit.field}); expected a "
-                f"{'track with a volume envelope' if slot is _Slot.ENVELOPE else 'clip or track'} of this set"
-            )
-        if math.isnan(edit.gain_db) or (edit.gain_db == math.inf):
-            raise WriteError(f"{document.path}: edit gain_db ({edit.gain_db}) for {edit.target_id}; expected finite")
-        if slot is _Slot.ENVELOPE:
-            if not math.isfinite(edit.gain_db):
-                raise WriteError(f"{document.path}: envelope gain_db ({edit.gain_db}); expected a finite dB change")
-            relative[edit.target_id] = relative.get(edit.target_id, 0.0) + edit.gain_db
-        else:
-            absolute[key] = edit.gain_db
     xml = document.xml
     changes: dict[int, tuple[int, bytes]] = {}
-    for (slot, _target), gain_db in absolute.items():
-        for span in document.spans[(slot, _target)]:
-            _change(changes, xml, span, db_to_gain(gain_db))
-    for target, gain_db in relative.items():
+    for (target, field_), gain_db in check_edits(document.path, edits).items():
+        slot = _EDIT_SLOTS[field_]
+        spans = document.spans.get((slot, target))
+        if spans is None:
+            raise WriteError(
+                f"{document.path}: edit target ({target}, {field_}); expected a "
+                f"{'track with a volume envelope' if slot is _Slot.ENVELOPE else 'clip or track'} of this set"
+            )
         factor = db_to_gain(gain_db)
-        for span in document.spans[(_Slot.ENVELOPE, target)]:
+        for span in spans:
+            if slot is not _Slot.ENVELOPE:
+                _change(changes, xml, span, factor)
+                continue
             try:
                 point = float(xml[span.start : span.end])
             except ValueError:
@@ -1201,16 +1227,20 @@ def apply(document: AlsDocument, edits: Sequence[Edit]) -> bytes:
             _change(changes, xml, span, point * factor)
     if not changes:  # nothing to change: the file as it was, container bytes included
         return document.original or (_gzip(xml, document.gzip_os) if document.gzipped else xml)
-    pieces: list[bytes] = []
-    pos = 0
-    for start in sorted(changes):
-        end, text = changes[start]
-        pieces.append(xml[pos:start])
-        pieces.append(text)
-        pos = end
-    pieces.append(xml[pos:])
-    xml = b"".join(pieces)
+    xml = splice(xml, ((start, end, text) for start, (end, text) in changes.items()))
     return _gzip(xml, document.gzip_os) if document.gzipped else xml
+
+
+def quantize(field_: EditField, value_db: float) -> float:
+    """What a re-parse reads after `apply` wrote `value_db` to `field_`: clamped to Live's range, then written
+    with 10 significant digits."""
+    low, high = _RANGES[field_]
+    return gain_to_db(float(format_value(min(high, max(low, db_to_gain(value_db))))))
+
+
+def confirms(fingerprint: Fingerprint, head: bytes) -> bool:
+    """Live's check of a sample found elsewhere: the CRC of its first 16 KiB (`live_crc16`)."""
+    return live_crc16(head[: fingerprint.head_bytes]) == fingerprint.value
 
 
 def _change(changes: dict[int, tuple[int, bytes]], xml: bytes, span: _Span, value: float) -> None:

@@ -20,12 +20,13 @@ import itertools
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
 
-from gainstager.errors import FormatError
+from gainstager.errors import FormatError, WriteError
 from gainstager.model import (
     Automation,
     ChannelMode,
@@ -33,13 +34,17 @@ from gainstager.model import (
     ClipStatus,
     Edit,
     EditField,
+    Fingerprint,
     MediaRef,
+    RateSource,
     Segment,
     Session,
     Track,
     TrackKind,
 )
 from gainstager.units import NEG_INF, db_to_gain, gain_to_db
+
+from .base import absolute, check_edits, splice, windows_absolute
 
 NAME = "rpp"
 SUFFIXES = (".rpp",)
@@ -49,45 +54,43 @@ DEFAULT_SAMPLE_RATE_HZ = 48000  # REAPER writes SAMPLERATE 0 / omits it when "pr
 CLIP_GAIN_MAX_DB = 24.0  # SCD: item/take volume handle "16.00 = +24 dB" (§9)
 FADER_MAX_DB = 12.0  # track fader soft maximum, 3.98 (§9)
 MAX_DEPTH = 1000  # nested blocks; REAPER writes about 8 (project, track, item, source, section, FX, plugin)
-MAX_EDIT_DB = 200.0  # sanity bound for apply(): far above any DAW limit, well below float overflow
+MAX_EDIT_DB = 200.0  # apply() clamps gains to this: far above any DAW limit, well below float overflow
+_MAX_GAIN = db_to_gain(MAX_EDIT_DB)
 
 # Decimals REAPER itself writes (§3 "Numbers"): item/take volumes have <= 6, track/master volumes 14,
 # envelope points 8. Trailing zeros and then a trailing point are stripped, as REAPER does.
 TAKE_VOLUME_DECIMALS = 6
 FADER_DECIMALS = 14
 ENVELOPE_POINT_DECIMALS = 8
+_DECIMALS = {
+    EditField.CLIP_GAIN: TAKE_VOLUME_DECIMALS,
+    EditField.FADER: FADER_DECIMALS,
+    EditField.FADER_ENVELOPE: ENVELOPE_POINT_DECIMALS,
+}
 
-# Version quirks seen in shared/corpus/rpp and how this module copes with each (version, quirk, handling).
-VERSION_QUIRKS: tuple[tuple[str, str, str], ...] = (
-    (
-        "pre-2.x legacy (file 37)",
-        "header `<REAPER_PROJECT 0.1` has no version string",
-        "Session.version = ''",
-    ),
-    (
-        "pre-2.x legacy (file 37)",
-        "short lines: track VOLPAN 2 fields, item VOLPAN 3, FADEIN 3, ISBUS/MAINSEND/PLAYRATE 1",
-        "fields are read by position with REAPER's defaults for missing ones",
-    ),
-    (
-        "pre-2.x legacy (file 37)",
-        "numbers printed with %.6f (`VOLPAN 1.000000 0.000000`)",
-        "a value equal at the output precision is not rewritten",
-    ),
-    ("pre-2.x legacy (file 37)", "<SOURCE SECTION> (section/reverse) wrapping the file", "window + reverse"),
-    (
-        "4.32 (file 09)",
-        "track volumes zero-padded to 14 decimals (`VOLPAN 1.00000000000000`)",
-        "not rewritten when the new value formats equal",
-    ),
-    ("5.18-6.18 / 6.69-7.27", "FADEIN/FADEOUT have 6 / 7 fields", "only fields 2 and 3 are read"),
-    ("5.70-7.27", 'MP3 sources: `FILE "x.mp3" 1` (trailing flag)', "only the path token is read"),
-    ("6.18+ (files 15, 20, 21)", "`TAKE NULL` slots; 1-field `VOLPAN` when take 0 is empty", "EMPTY take"),
-    ("7.x (file 27)", "`<ITEM {GUID}` inside `<FREEZE`", "FROZEN clips, never edited"),
-    ("5.979 (file 10)", "blank and oddly indented lines written by an extension", "ignored, kept"),
-)
+# Version quirks seen in shared/corpus/rpp and how this module copes with each (version: quirk -> handling).
+# Kept as comments: no code branches on the version, the scanner copes with every one of them.
+#   pre-2.x legacy (file 37): header `<REAPER_PROJECT 0.1` has no version string -> Session.version = ''
+#   pre-2.x legacy (file 37): short lines (track VOLPAN 2 fields, item VOLPAN 3, FADEIN 3, ISBUS/MAINSEND/PLAYRATE
+#       1) -> fields are read by position with REAPER's defaults for missing ones
+#   pre-2.x legacy (file 37): numbers printed with %.6f (`VOLPAN 1.000000 0.000000`) -> a value equal at the
+#       output precision is not rewritten
+#   pre-2.x legacy (file 37): <SOURCE SECTION> (section/reverse) wrapping the file -> window + reverse
+#   4.32 (file 09): track volumes zero-padded to 14 decimals (`VOLPAN 1.00000000000000`) -> not rewritten when
+#       the new value formats equal
+#   5.18-6.18 / 6.69-7.27: FADEIN/FADEOUT have 6 / 7 fields -> only fields 2 and 3 are read
+#   5.70-7.27: MP3 sources `FILE "x.mp3" 1` (trailing flag) -> only the path token is read
+#   6.18+ (files 15, 20, 21): `TAKE NULL` slots; 1-field `VOLPAN` when take 0 is empty -> EMPTY take
+#   7.x (file 27): `<ITEM {GUID}` inside `<FREEZE` -> FROZEN clips, never edited
+#   6.81 / 7.x (files 19, 27): a frozen track's own items are its freeze renders, each with a `FREEZE pos len offs`
+#       line and `LOCK 1` -> FREEZE_RENDER clips: measured and summed, never edited
+#   7.x backups, interrupted saves: NUL bytes after the closing `>` of the project -> accepted and kept byte for
+#       byte; a NUL anywhere else is refused
+#   5.979 (file 10): blank and oddly indented lines written by an extension -> ignored, kept
 
 _MIDI_SOURCES = frozenset({"MIDI", "MIDIPOOL"})
+# freezes are re-rendered, not edited; an item with a number that cannot be trusted is left as it is
+_NOT_EDITABLE = frozenset({ClipStatus.FROZEN, ClipStatus.FREEZE_RENDER, ClipStatus.INVALID})
 _NON_AUDIO_SOURCES = frozenset({"CLICK", "EMPTY", "VIDEOEFFECT", "LTC"})
 # Block names inside <FXCHAIN>/<TAKEFX>/<MASTERFXLIST> that are plugins (VST3 is written as <VST "VST3: …").
 _PLUGIN_BLOCKS = frozenset({"VST", "AU", "JS", "CLAP", "DX", "LV2", "VIDEO_EFFECT", "REWIRE"})
@@ -131,6 +134,7 @@ _KEYWORDS = frozenset(
         b"PLAYRATE",
         b"CHANMODE",
         b"SM",
+        b"FREEZE",
         b"FILE",
         b"AUDIO",
         b"STARTPOS",
@@ -143,7 +147,6 @@ _KEYWORDS = frozenset(
 )
 _TOKEN = re.compile(rb'"([^"]*)"|\'([^\']*)\'|`([^`]*)`|([^ \t]+)')
 _BARE = re.compile(rb"[^ \t]+")
-_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 _QUOTES = b"\"'`"
 _MAX_TOKENS = 64  # the longest statement read (AUXRECV) has 13 fields
 
@@ -182,36 +185,40 @@ class _Range:
 _DAY_S = 86_400.0
 _TIMELINE_S = 1_000_000.0  # 11.6 days either side of the project start
 _FLAG = _Range(-(2.0**31), 2.0**31 - 1)  # flags, modes, counts and indices: REAPER writes them as C ints
+# Linear gains, up to what apply() itself may write (MAX_EDIT_DB, +200 dB): far above any DAW's limit, and what is
+# written must read back.
+_GAIN = _Range(0.0, _MAX_GAIN)
+_SIGNED_GAIN = _Range(-_MAX_GAIN, _MAX_GAIN)
 
 # The plausible range of every number read, by (context, keyword, field); anything unlisted is a _FLAG. A value
 # that is not a plain number (as C atof would read all of it, after REAPER's ',' -> '.'), not finite or out of
 # range skips the item it sits in (ClipStatus.INVALID, with the reason) and refuses the session anywhere else:
 # a track, an envelope or the project header cannot be left out of the mix without changing what is measured.
-_RANGES: Mapping[tuple[str, bytes, int], _Range] = MappingProxyType(
+_PLAUSIBLE: Mapping[tuple[str, bytes, int], _Range] = MappingProxyType(
     {
         # 0 = "not set" (REAPER then uses the device rate, §9); the K-weighting shelf at 1.7 kHz needs a Nyquist
         # above it; 768 kHz is the top of REAPER's rate list.
         ("_Project", b"SAMPLERATE", 1): _Range(4000.0, 768_000.0, "Hz", also=(0.0,)),
         ("_Project", b"PANLAW", 1): _Range(0.0, 4.0),  # linear, at most +12 dB (REAPER offers 0 to -6 dB)
-        ("_Project", b"MASTER_VOLUME", 1): _Range(0.0, 1000.0),  # linear; +12 dB soft max, more is legal (§9)
+        ("_Project", b"MASTER_VOLUME", 1): _GAIN,  # +12 dB soft max, more is legal (§9)
         ("_Project", b"MASTER_VOLUME", 2): _Range(-1.0, 1.0),  # pan (§5)
-        ("_Track", b"VOLPAN", 1): _Range(0.0, 1000.0),  # fader, linear: +60 dB, far above the +12 dB soft max
+        ("_Track", b"VOLPAN", 1): _GAIN,  # fader
         ("_Track", b"VOLPAN", 2): _Range(-1.0, 1.0),  # pan (§4)
-        ("_Track", b"AUXRECV", 3): _Range(0.0, 1000.0),  # receive level, linear
+        ("_Track", b"AUXRECV", 3): _GAIN,  # receive level
         ("_Item", b"POSITION", 1): _Range(-_TIMELINE_S, _TIMELINE_S, "s"),
         ("_Item", b"LENGTH", 1): _Range(0.0, _DAY_S, "s"),  # measuring costs what the item plays: a day at most
         ("_Item", b"FADEIN", 2): _Range(-1.0, _DAY_S, "s"),  # negative lengths count as 0
         ("_Item", b"FADEIN", 3): _Range(-1.0, _DAY_S, "s"),
         ("_Item", b"FADEOUT", 2): _Range(-1.0, _DAY_S, "s"),
         ("_Item", b"FADEOUT", 3): _Range(-1.0, _DAY_S, "s"),
-        ("_Item", b"VOLPAN", 1): _Range(0.0, 1000.0),  # item volume, linear (SCD: 16 = +24 dB handle maximum)
-        ("_Item", b"VOLPAN", 3): _Range(-1000.0, 1000.0),  # take volume; negative = polarity inverted (§6)
-        ("_Item", b"TAKEVOLPAN", 2): _Range(-1000.0, 1000.0),
+        ("_Item", b"VOLPAN", 1): _GAIN,  # item volume (SCD: 16 = +24 dB handle maximum)
+        ("_Item", b"VOLPAN", 3): _SIGNED_GAIN,  # take volume; negative = polarity inverted (§6)
+        ("_Item", b"TAKEVOLPAN", 2): _SIGNED_GAIN,
         ("_Item", b"SOFFS", 1): _Range(-_TIMELINE_S, _TIMELINE_S, "s"),
         ("_Item", b"PLAYRATE", 1): _Range(0.0, 1000.0, "x"),  # 0 in old video items: played at 1 (with a note)
         ("_Source", b"LENGTH", 1): _Range(0.0, _TIMELINE_S, "s"),  # SECTION window
         ("_Source", b"STARTPOS", 1): _Range(-_TIMELINE_S, _TIMELINE_S, "s"),
-        ("_Envelope", b"PT", 2): _Range(0.0, 1000.0),  # linear (16 = +24 dB) or fader-scaled 0..1000 (§8)
+        ("_Envelope", b"PT", 2): _GAIN,  # linear (16 = +24 dB) or fader-scaled 0..1000 (§8)
     }
 )
 _PLAIN_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -287,6 +294,8 @@ class _Take:
     fx: bool = False
     volume_envelope: bool = False
     stretch_markers: bool = False
+    preserve_pitch: bool = False  # PLAYRATE field 2: a rate other than 1 time-stretches instead of resampling
+    pitch_semitones: float = 0.0
 
 
 @dataclass(slots=True)
@@ -302,6 +311,7 @@ class _Item:
     volume: float = 1.0
     takes: list[_Take] = field(default_factory=lambda: [_Take()])
     selected_take: int | None = None
+    freeze_render: bool = False  # a `FREEZE` line: REAPER made this item when it froze the track
     invalid: str = ""  # why a number of this item cannot be trusted: the clip is skipped
 
 
@@ -336,12 +346,14 @@ class _Track:
     items: list[_Item] = field(default_factory=list)
     frozen_items: list[_Item] = field(default_factory=list)
     receives: list[str] = field(default_factory=list)
+    receive_sources: list[int] = field(default_factory=list)  # source track index of each unmuted receive
 
 
 @dataclass(slots=True)
 class _Project:
     version: str = ""
     sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ
+    sample_rate_source: RateSource = RateSource.DEFAULT
     pan_law_db: float = 0.0
     record_paths: tuple[str, ...] = ()
 
@@ -419,55 +431,39 @@ def parse(data: bytes, path: str) -> tuple[Session, RppDocument]:
 
 
 def apply(document: RppDocument, edits: Sequence[Edit]) -> bytes:
-    """Splice `edits` into the document's bytes; every byte outside the edited numbers stays identical.
+    """Splice `edits` into the document's bytes, as the contract in `parsers.base` says.
 
-    CLIP_GAIN and FADER are absolute and idempotent. FADER_ENVELOPE is relative (it multiplies every point of
-    a linear volume envelope) and only exists for tracks whose automation is LINEAR_ENVELOPE. A value that
-    formats to what the file already says leaves the original bytes alone. Unknown targets raise ValueError.
+    A take volume keeps its sign (polarity). Values are clamped to at most `MAX_EDIT_DB`; nothing is clamped
+    below (0 is silence). FADER_ENVELOPE exists only for tracks whose automation is LINEAR_ENVELOPE.
     """
-    data = document.data
-    if not edits:
-        return data
-    replacements: dict[int, tuple[int, bytes]] = {}
-    seen: set[tuple[str, EditField]] = set()
-    for edit in edits:
-        key = (edit.target_id, EditField(edit.field))
-        if key in seen:
-            raise ValueError(f"{document.path}: two edits of {edit.field} on {edit.target_id}; expected one")
-        seen.add(key)
-        spans = document.spans.get(key)
+    replacements: list[tuple[int, int, bytes]] = []
+    for (target, field_), gain_db in check_edits(document.path, edits).items():
+        spans = document.spans.get((target, field_))
         if spans is None:
-            raise ValueError(_not_editable(document, edit))
-        relative = key[1] is EditField.FADER_ENVELOPE
-        if not edit.gain_db <= MAX_EDIT_DB or (relative and edit.gain_db == NEG_INF):
-            allowed = "a finite dB value" if relative else "-inf or a dB value"
-            raise ValueError(
-                f"{document.path}: {edit.field} of {edit.target_id} ({edit.gain_db} dB); "
-                f"expected {allowed} up to {MAX_EDIT_DB:+.0f} dB"
-            )
-        factor = db_to_gain(edit.gain_db)
+            raise WriteError(_not_editable(document, Edit(target, field_, gain_db)))
+        factor = db_to_gain(gain_db)
         for span in spans:
-            if relative:
+            if field_ is EditField.FADER_ENVELOPE:
                 value = span.original * factor
-            elif key[1] is EditField.CLIP_GAIN:
+            elif field_ is EditField.CLIP_GAIN:
                 value = -factor if span.original < 0 else factor  # keep the take's polarity
             else:
                 value = factor
+            value = math.copysign(min(abs(value), _MAX_GAIN), value)
             text = format_number(value, span.decimals)
-            if text == format_number(span.original, span.decimals):
-                continue
-            replacements[span.start] = (span.end, text.encode("ascii"))
-    if not replacements:
-        return data
-    out: list[bytes] = []
-    cursor = 0
-    for start in sorted(replacements):
-        end, number = replacements[start]
-        out.append(data[cursor:start])
-        out.append(number)
-        cursor = end
-    out.append(data[cursor:])
-    return b"".join(out)
+            if text != format_number(span.original, span.decimals):
+                replacements.append((span.start, span.end, text.encode("ascii")))
+    return splice(document.data, replacements)
+
+
+def quantize(field_: EditField, value_db: float) -> float:
+    """What a re-parse reads after `apply` wrote `value_db` to `field_`: clamped, rounded to REAPER's decimals."""
+    return gain_to_db(float(format_number(min(db_to_gain(value_db), _MAX_GAIN), _DECIMALS[field_])))
+
+
+def confirms(fingerprint: Fingerprint, head: bytes) -> bool:
+    """REAPER records no fingerprint of its media: a file found by name is taken as it is."""
+    return True
 
 
 def _not_editable(document: RppDocument, edit: Edit) -> str:
@@ -477,7 +473,7 @@ def _not_editable(document: RppDocument, edit: Edit) -> str:
         if field_ is not EditField.CLIP_GAIN:
             return f"{where} (a clip); expected {EditField.CLIP_GAIN} for clips"
         status = document.clip_status[edit.target_id]
-        return f"{where} (clip status {status}, no take volume); expected a clip with a take"
+        return f"{where} (clip status {status}, no editable take volume); expected an active clip with a take"
     if edit.target_id in document.automation:
         if field_ is EditField.CLIP_GAIN:
             return f"{where} (a track); expected {EditField.FADER} or {EditField.FADER_ENVELOPE} for tracks"
@@ -530,7 +526,7 @@ class _Scanner:
         self.tracks: list[_Track] = []
         self.folders: list[str] = []  # ids of the folder parents enclosing the next track
         self.stack: list[_Frame] = []
-        self.context_kind = ""  # the type name of the context whose statement is being read (for _RANGES)
+        self.context_kind = ""  # the type name of the context whose statement is being read (for _PLAUSIBLE)
 
     # -- errors ------------------------------------------------------------------------------------------
     def error(self, line: int | None, what: str) -> FormatError:
@@ -545,14 +541,19 @@ class _Scanner:
         if not data.strip(b" \t\r\n\xef\xbb\xbf"):
             raise self.error(None, "empty file; expected a REAPER project starting with <REAPER_PROJECT")
         nul = data.find(b"\x00")
+        end = len(data)
         if nul >= 0:
-            line = data.count(b"\n", 0, nul) + 1
-            raise self.error(line, f"binary data (NUL byte at offset {nul}); expected a text .rpp")
+            # REAPER opens a project followed by NUL padding (a REAPER 7 backup ends with one NUL, and so do
+            # crash-interrupted saves): only the text before it is read, and the bytes are kept as they are.
+            if data[nul:].strip(b"\x00 \t\r\n"):
+                line = data.count(b"\n", 0, nul) + 1
+                raise self.error(line, f"binary data (NUL byte at offset {nul}); expected a text .rpp")
+            end = nul
 
         seen_root = False
         closed_at = 0
         number = 0
-        for number, start, content in _lines(data):
+        for number, start, content in _lines(data[:end]):
             if not seen_root:
                 if not content.startswith(b"<REAPER_PROJECT"):
                     raise self.error(
@@ -631,7 +632,7 @@ class _Scanner:
         if index >= len(line.tokens):
             return default
         keyword = line.tokens[0]
-        where = _RANGES.get((self.context_kind, keyword, index), _FLAG)
+        where = _PLAUSIBLE.get((self.context_kind, keyword, index), _FLAG)
         try:
             return _read_number(line.tokens[index], where)
         except _Invalid as exc:
@@ -737,7 +738,7 @@ class _Scanner:
             context.owner.exact_name = "\n".join(context.lines)
 
     def statement(self, context: _Context, keyword: bytes, content: bytes, start: int, number: int) -> None:
-        """One statement; an implausible number skips the enclosing item, or refuses the session (see _RANGES)."""
+        """One statement; an implausible number skips the enclosing item, or refuses the session (see _PLAUSIBLE)."""
         self.context_kind = type(context).__name__
         try:
             self.dispatch(context, keyword, content, start, number)
@@ -765,8 +766,14 @@ class _Scanner:
 
     def project_statement(self, keyword: bytes, content: bytes, start: int, number: int) -> None:
         if keyword == b"SAMPLERATE":
-            rate = int(self.number(self.tokenize(content, start, number), 1, 0))
-            self.project.sample_rate_hz = rate if rate > 0 else DEFAULT_SAMPLE_RATE_HZ
+            # SAMPLERATE rate force ?: `force` is the "Project sample rate" box; unticked, REAPER plays at the
+            # audio device's rate, which the file does not record
+            line = self.tokenize(content, start, number)
+            rate = int(self.number(line, 1, 0))
+            if rate > 0:
+                self.project.sample_rate_hz = rate
+                forced = self.number(line, 2, 0) != 0
+                self.project.sample_rate_source = RateSource.FORCED if forced else RateSource.PROJECT
         elif keyword == b"PANLAW":
             law = self.number(self.tokenize(content, start, number), 1, 1.0)
             self.project.pan_law_db = gain_to_db(law) if law > 0 else 0.0
@@ -815,6 +822,8 @@ class _Scanner:
             mode = int(self.number(line, 2, 0))
             level_db = gain_to_db(self.number(line, 3, 1.0))
             muted = " muted" if self.number(line, 5, 0) != 0 else ""
+            if not muted:
+                track.receive_sources.append(source)
             track.receives.append(
                 f"track:{source} ({_RECEIVE_MODES.get(mode, f'mode {mode}')}, {level_db:+.1f} dB{muted})"
             )
@@ -862,11 +871,16 @@ class _Scanner:
         elif keyword == b"SOFFS":
             take.source_offset_s = self.number(self.tokenize(content, start, number), 1, 0.0)
         elif keyword == b"PLAYRATE":
-            take.rate = self.number(self.tokenize(content, start, number), 1, 1.0)
+            line = self.tokenize(content, start, number)  # PLAYRATE rate preserve_pitch semitones mode …
+            take.rate = self.number(line, 1, 1.0)
+            take.preserve_pitch = self.number(line, 2, 0) != 0
+            take.pitch_semitones = self.number(line, 3, 0.0)
         elif keyword == b"CHANMODE":
             take.channel_mode = int(self.number(self.tokenize(content, start, number), 1, 0))
         elif keyword == b"SM":
             take.stretch_markers = True
+        elif keyword == b"FREEZE":
+            item.freeze_render = True
 
     def source_statement(self, source: _Source, keyword: bytes, content: bytes, start: int, number: int) -> None:
         if keyword == b"FILE":
@@ -901,9 +915,11 @@ class _Scanner:
         clips: list[Clip] = []
         tracks: list[Track] = []
         parents = {t.parent_id for t in self.tracks if t.parent_id is not None}
-        for track in self.tracks:
+        # AUXRECV lives on the receiving track and names its source by index: count them per source
+        sends = Counter(source for t in self.tracks for source in t.receive_sources)
+        for index, track in enumerate(self.tracks):
             track_clips = [
-                self.clip(item, track.track_id, f"{track.track_id}/item:{j}", False, rpp_dir)
+                self.clip(item, track.track_id, f"{track.track_id}/item:{j}", False, rpp_dir, track.frozen)
                 for j, item in enumerate(track.items)
             ]
             track_clips += [
@@ -914,7 +930,7 @@ class _Scanner:
                 clips.append(clip)
                 clip_status[clip.clip_id] = clip.status
                 take = _active_take(item)
-                if clip.status not in (ClipStatus.FROZEN, ClipStatus.INVALID) and take.volume_span is not None:
+                if clip.status not in _NOT_EDITABLE and take.volume_span is not None:
                     spans[(clip.clip_id, EditField.CLIP_GAIN)] = (take.volume_span,)
             if track.folder == 1 or track.track_id in parents:
                 kind = TrackKind.GROUP
@@ -922,8 +938,9 @@ class _Scanner:
                 kind = TrackKind.MIDI
             else:
                 kind = TrackKind.AUDIO
-            tracks.append(self.track(track, kind, spans, automation))
-        master = self.track(self.master, TrackKind.MASTER, spans, automation)
+            name = track.exact_name or track.name or f"Track {index + 1}"  # REAPER's own label for no name
+            tracks.append(self.track(track, kind, spans, automation, name=name, sends=sends.get(index, 0)))
+        master = self.track(self.master, TrackKind.MASTER, spans, automation, name="MASTER")
         session = Session(
             path=self.path,
             format=NAME,
@@ -933,6 +950,7 @@ class _Scanner:
             master=master,
             pan_law_db=self.project.pan_law_db,
             sample_rate_hz=self.project.sample_rate_hz,
+            sample_rate_source=self.project.sample_rate_source,
         )
         document = RppDocument(
             path=self.path,
@@ -949,6 +967,9 @@ class _Scanner:
         kind: TrackKind,
         spans: dict[tuple[str, EditField], tuple[NumberSpan, ...]],
         automation_of: dict[str, Automation],
+        *,
+        name: str,
+        sends: int = 0,
     ) -> Track:
         notes: list[str] = []
         envelope = _volume_envelope(track.envelopes)
@@ -978,7 +999,7 @@ class _Scanner:
             notes.append("receives from " + "; ".join(track.receives))
         return Track(
             track_id=track.track_id,
-            name="MASTER" if kind is TrackKind.MASTER else (track.exact_name or track.name),
+            name=name,
             kind=kind,
             fader_db=fader_db,
             pan=track.pan,
@@ -993,9 +1014,14 @@ class _Scanner:
             fader_min_db=fader_range[0],
             fader_max_db=fader_range[1],
             note="; ".join(notes),
+            sends=sends,
         )
 
-    def clip(self, item: _Item, track_id: str, clip_id: str, frozen: bool, rpp_dir: str) -> Clip:
+    def clip(
+        self, item: _Item, track_id: str, clip_id: str, frozen: bool, rpp_dir: str, on_frozen_track: bool = False
+    ) -> Clip:
+        """`frozen`: an original item kept inside <FREEZE>; `on_frozen_track`: an item of a frozen track itself,
+        which is what REAPER made when freezing (it also carries a FREEZE line) and what plays."""
         notes: list[str] = []
         take = _active_take(item)
         chain = _source_chain(take.source)
@@ -1022,6 +1048,8 @@ class _Scanner:
             status = ClipStatus.EMPTY
         elif item.all_takes:
             status = ClipStatus.ALL_TAKES
+        elif item.freeze_render or on_frozen_track:
+            status = ClipStatus.FREEZE_RENDER
         else:
             status = ClipStatus.ACTIVE
 
@@ -1044,6 +1072,8 @@ class _Scanner:
             notes.append("take FX present: measured pre-FX")
         if take.stretch_markers:
             notes.append("stretch markers ignored")
+        if take.preserve_pitch and take.pitch_semitones:
+            notes.append(f"pitch shift {take.pitch_semitones:+g} st ignored (measured at the source's pitch)")
         if take.volume_envelope:
             notes.append("take volume envelope ignored")
         return Clip(
@@ -1063,6 +1093,7 @@ class _Scanner:
             source_window_length_s=window_length_s,
             loop=item.loop,
             reverse=reverse,
+            stretch=take.preserve_pitch,
             gain_max_db=CLIP_GAIN_MAX_DB,
             note="; ".join(notes),
         )
@@ -1145,18 +1176,17 @@ def _window(chain: list[_Source]) -> tuple[float, float | None, bool, bool]:
 
 def _media_ref(written: str, kind: str, rpp_dir: str, record_paths: tuple[str, ...]) -> MediaRef:
     """Candidate locations in the order of the resolver in §7 (strings only, no filesystem access)."""
-    windows_absolute = bool(_WINDOWS_ABSOLUTE.match(written))
     posix_absolute = written.startswith("/")
     # a POSIX absolute path may hold a literal backslash in a file name; elsewhere "\\" is a separator
     file_name = written.rsplit("/", 1)[-1] if posix_absolute and "\\" in written else re.split(r"[\\/]", written)[-1]
     candidates: list[str] = []
-    if posix_absolute or windows_absolute:
+    if absolute(written):
         candidates.append(written)
     else:
         candidates.append(os.path.normpath(os.path.join(rpp_dir, written.replace("\\", "/"))))
     if file_name:
         for folder in record_paths:
-            if not folder or _WINDOWS_ABSOLUTE.match(folder):
+            if not folder or windows_absolute(folder):
                 continue
             candidates.append(os.path.normpath(os.path.join(rpp_dir, folder.replace("\\", "/"), file_name)))
         candidates.append(os.path.normpath(os.path.join(rpp_dir, file_name)))

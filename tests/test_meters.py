@@ -16,12 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gainstager.meters import (
-    Meter,
-    channel_weights,
-    k_weighting_biquads,
-    measure_array,
-)
+from gainstager.kweighting import k_weighting_biquads
+from gainstager.meters import Meter, channel_weights, measure_array
 from gainstager.model import LEVEL_KEYS, Levels
 
 F64 = npt.NDArray[np.float64]

@@ -1,4 +1,5 @@
-"""End to end on generated REAPER sessions with generated audio of known level.
+"""End to end, REAPER only: what a REAPER item plays (loops, playrate, offsets, sections), its envelope kinds, and
+the command line on REAPER projects (what every format shares is in test_end_to_end.py).
 
 Each test writes audio at exact levels, builds a project with fixtures.rpp_factory, runs the real pipeline
 (or the real CLI), then measures the written session again and checks the outcome in dB.
@@ -13,11 +14,10 @@ import numpy as np
 import pytest
 
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
-from gainstager import pipeline, render
+from gainstager import mix
 from gainstager.audio import write
 from gainstager.model import ClipStatus, Levels
-from gainstager.plan import Faders, Per, Policy
-from tests.conftest import assert_refused, cli
+from tests.conftest import again, assert_refused, cli, invoke, stage
 
 RATE = 48000
 
@@ -32,41 +32,10 @@ def sine(
     write(str(path), np.repeat(x[:, None], channels, axis=1).astype(np.float32), rate, subtype="FLOAT")
 
 
-def bursts(path: Path, seconds: float, rms_dbfs: float, seed: int = 1) -> None:
-    """Decaying noise bursts: a high crest factor, so the true-peak ceiling binds before the target."""
-    rng = np.random.default_rng(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n, hit_len = int(seconds * RATE), int(0.1 * RATE)
-    x = np.zeros(n)
-    for start in range(0, n - hit_len, RATE // 2):
-        x[start : start + hit_len] += rng.standard_normal(hit_len) * np.exp(-np.arange(hit_len) / (0.01 * RATE))
-    x *= 10 ** (rms_dbfs / 20) / np.sqrt(np.mean(x**2))
-    write(str(path), x[:, None].astype(np.float32), RATE, subtype="FLOAT")
-
-
 def project(tmp_path: Path, tracks: list[TrackSpec], **kw: object) -> Path:
     path = tmp_path / "song.rpp"
     path.write_bytes(make_project(ProjectSpec(tracks=tracks, sample_rate_hz=RATE, **kw)))  # type: ignore[arg-type]
     return path
-
-
-def stage(path: Path, policy: Policy | None = None, out: Path | None = None) -> tuple[pipeline.Analysis, Path]:
-    a = pipeline.analyze(pipeline.load(str(path)), policy or Policy())
-    target = out or path.with_name("staged.rpp")
-    pipeline.write(a, output=str(target))
-    return a, target
-
-
-def again(path: Path, policy: Policy | None = None) -> pipeline.Analysis:
-    return pipeline.analyze(pipeline.load(str(path)), policy or Policy())
-
-
-def post_fader_rms(a: pipeline.Analysis) -> dict[str, float]:
-    return {
-        t.name: a.track_levels[t.track_id].rms_dbfs + t.fader_db
-        for t in a.session.tracks
-        if t.track_id in a.track_levels
-    }
 
 
 @pytest.fixture
@@ -86,69 +55,6 @@ def three_tracks(tmp_path: Path) -> Path:
             ),
         ],
     )
-
-
-def test_clips_reach_the_target_and_faders_keep_the_balance(three_tracks: Path) -> None:
-    before, out = stage(three_tracks)
-    after = again(out)
-    staged = [m for m in after.media if m.clip.status == ClipStatus.ACTIVE]
-    assert len(staged) == 4
-    for m in staged:
-        assert after.clip_levels[m.clip.clip_id].gated_rms_dbfs == pytest.approx(-18.0, abs=0.1)
-    # keep mode: every track's rendered post-fader sum is what it was (within 0.01 dB)
-    b, c = post_fader_rms(before), post_fader_rms(after)
-    assert b.keys() == c.keys() == {"Quiet", "Hot", "Mid"}
-    for name in b:
-        assert c[name] == pytest.approx(b[name], abs=0.01)
-    # and the faders moved opposite to the clip gains
-    fader = {t.name: t.fader_db for t in after.session.tracks}
-    assert fader["Quiet"] == pytest.approx(20 * np.log10(0.5) - 14.0, abs=0.01)
-    assert fader["Hot"] == pytest.approx(-2.0, abs=0.01)
-    assert after.edits == ()  # staging the result again changes nothing
-
-
-def test_unity_faders(three_tracks: Path) -> None:
-    _, out = stage(three_tracks, Policy(faders=Faders.UNITY))
-    after = again(out, Policy(faders=Faders.UNITY))
-    assert [t.fader_db for t in after.session.tracks] == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)
-    for lv in after.clip_levels.values():
-        assert lv.gated_rms_dbfs == pytest.approx(-18.0, abs=0.1)
-
-
-def test_master_headroom_is_held(tmp_path: Path) -> None:
-    tracks = []
-    for i in range(6):
-        sine(tmp_path / f"media/t{i}.wav", 2.0, -18.0, freq=200.0 + 0.0 * i)  # in phase: peaks add up
-        tracks.append(TrackSpec(f"T{i}", [ItemSpec(f"media/t{i}.wav", 0.0, 2.0)]))
-    path = project(tmp_path, tracks)
-    a, out = stage(path, Policy(faders=Faders.UNITY))
-    assert a.master_peak_before_dbfs > -6.0
-    assert a.master_peak_after_dbfs == pytest.approx(-6.0, abs=0.01)
-    rendered = again(out, Policy(faders=Faders.UNITY))
-    assert rendered.master_peak_before_dbfs == pytest.approx(-6.0, abs=0.02)
-    # the cut is the same on every track, so their balance is kept
-    faders = {t.fader_db for t in rendered.session.tracks}
-    assert max(faders) - min(faders) < 0.001
-
-
-def test_peak_ceiling_binds_on_a_spiky_clip(tmp_path: Path) -> None:
-    bursts(tmp_path / "media/snare.wav", 3.0, -30.0)
-    path = project(tmp_path, [TrackSpec("Snare", [ItemSpec("media/snare.wav", 0.0, 3.0)])])
-    a, out = stage(path)
-    clip_id = a.session.clips[0].clip_id
-    assert a.plan.clips[clip_id].bound_by == "peak-ceiling"
-    after = again(out)
-    assert after.clip_levels[clip_id].true_peak_dbtp == pytest.approx(-6.0, abs=0.05)
-    assert after.clip_levels[clip_id].gated_rms_dbfs < -18.5
-
-
-def test_per_clip_mode_levels_each_clip(tmp_path: Path) -> None:
-    sine(tmp_path / "media/a.wav", 2.0, -30.0)
-    sine(tmp_path / "media/b.wav", 2.0, -22.0, freq=300)
-    path = project(tmp_path, [TrackSpec("Vox", [ItemSpec("media/a.wav", 0.0, 2.0), ItemSpec("media/b.wav", 3.0, 2.0)])])
-    _, out = stage(path, Policy(per=Per.CLIP))
-    after = again(out, Policy(per=Per.CLIP))
-    assert [lv.gated_rms_dbfs for lv in after.clip_levels.values()] == pytest.approx([-18.0, -18.0], abs=0.1)
 
 
 def test_loop_playrate_and_offset_are_rendered(tmp_path: Path) -> None:
@@ -195,31 +101,6 @@ def test_analyze_reads_what_measure_reads(tmp_path: Path) -> None:
         assert getattr(session_levels, key) == pytest.approx(getattr(file_levels, key), abs=1e-6), key
 
 
-def test_missing_and_silent_clips_are_listed_and_untouched(tmp_path: Path) -> None:
-    (tmp_path / "media").mkdir()
-    write(str(tmp_path / "media/silence.wav"), np.zeros((RATE, 1), np.float32), RATE)
-    (tmp_path / "media/broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
-    path = project(
-        tmp_path,
-        [
-            TrackSpec(
-                "A",
-                [
-                    ItemSpec("media/gone.wav"),
-                    ItemSpec("media/silence.wav", 5.0, 1.0),
-                    ItemSpec("media/broken.wav", 7.0),
-                ],
-            )
-        ],
-    )
-    a, out = stage(path)
-    status = [m.clip.status for m in a.media]
-    assert status == [ClipStatus.MISSING, ClipStatus.SILENT, ClipStatus.UNREADABLE]
-    assert "gone.wav" in a.media[0].reason and "broken.wav" in a.media[2].reason
-    assert a.edits == ()
-    assert out.read_bytes() == path.read_bytes()
-
-
 def test_volume_envelopes(tmp_path: Path) -> None:
     sine(tmp_path / "media/a.wav", 2.0, -24.0)
     path = project(
@@ -245,7 +126,7 @@ def test_volume_envelopes(tmp_path: Path) -> None:
 
 
 def test_cli_apply_json_and_default_output(three_tracks: Path) -> None:
-    proc = cli("apply", str(three_tracks), "--json")
+    proc = invoke("apply", str(three_tracks), "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["schema"] == 1 and doc["session"]["format"] == "rpp"
@@ -268,14 +149,14 @@ def test_cli_apply_json_and_default_output(three_tracks: Path) -> None:
 
 def test_cli_in_place_keeps_a_backup_and_dry_run_writes_nothing(three_tracks: Path) -> None:
     original = three_tracks.read_bytes()
-    proc = cli("apply", str(three_tracks), "--dry-run")
+    proc = invoke("apply", str(three_tracks), "--dry-run")
     assert proc.returncode == 0 and "dry run" in proc.stdout
     assert sorted(p.name for p in three_tracks.parent.iterdir()) == ["media", "song.rpp"]
-    proc = cli("apply", str(three_tracks), "--in-place")
+    proc = invoke("apply", str(three_tracks), "--in-place")
     assert proc.returncode == 0, proc.stderr
     assert three_tracks.with_name("song.rpp.bak").read_bytes() == original
     assert three_tracks.read_bytes() != original
-    proc = cli("apply", str(three_tracks), "-o", str(three_tracks))
+    proc = invoke("apply", str(three_tracks), "-o", str(three_tracks))
     assert proc.returncode == 1 and "--in-place" in proc.stderr
 
 
@@ -294,9 +175,9 @@ def test_cli_bad_input_one_line_no_traceback_nothing_written(tmp_path: Path, con
 
 
 def test_cli_usage_errors_exit_2(three_tracks: Path) -> None:
-    proc = cli("apply", str(three_tracks), "--target", "+5")
+    proc = invoke("apply", str(three_tracks), "--target", "+5")
     assert proc.returncode == 2 and "expected -60 to 0 dB" in proc.stderr
-    proc = cli("apply", str(three_tracks), "--per", "song")
+    proc = invoke("apply", str(three_tracks), "--per", "song")
     assert proc.returncode == 2
 
 
@@ -305,7 +186,7 @@ def test_cli_batch_continues_past_failures(tmp_path: Path, three_tracks: Path) -
     other.parent.mkdir()
     other.write_bytes(make_project([TrackSpec("X", [ItemSpec("missing.wav")])]))  # nothing to change
     (tmp_path / "b" / "junk.rpp").write_bytes(b"<REAPER_PROJECT\n<TRACK\n")
-    proc = cli("batch", str(tmp_path), "--json")
+    proc = invoke("batch", str(tmp_path), "--json")
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
     result = {Path(s["path"]).name: s for s in doc["sessions"]}
@@ -318,10 +199,10 @@ def test_cli_batch_continues_past_failures(tmp_path: Path, three_tracks: Path) -
 
 
 def test_render_pan_law_and_mono_sum() -> None:
-    left, right = render.pan_gains(0.0, -3.0)
+    left, right = mix.pan_gains(0.0, -3.0)
     assert left == pytest.approx(10 ** (-3 / 20)) and right == pytest.approx(left)
-    assert render.pan_gains(-1.0, -3.0)[1] == pytest.approx(0.0, abs=1e-12)
-    assert render.pan_gains(0.0, 0.0) == pytest.approx((1.0, 1.0))
+    assert mix.pan_gains(-1.0, -3.0)[1] == pytest.approx(0.0, abs=1e-12)
+    assert mix.pan_gains(0.0, 0.0) == pytest.approx((1.0, 1.0))
 
 
 def test_section_window_past_the_end_of_the_file_plays_silence(tmp_path: Path) -> None:

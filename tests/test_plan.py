@@ -72,13 +72,13 @@ def test_peak_ceiling_binds() -> None:
 
 def test_boost_cap_and_clip_range() -> None:
     t = Track("t0", "Room", TrackKind.AUDIO)
-    s = session((t, [clip("a", "t0", gain_db=10.0)]))
+    s = session((t, [dataclasses.replace(clip("a", "t0", gain_db=10.0), gain_max_db=24.0)]))
     lv = {"a": levels(-60, -50)}
-    ranged = plan(s, lv, lv | {"t0": lv["a"]}, Policy(max_boost_db=30.0, peak_ceiling_db=0.0, faders=Faders.UNITY))
+    ranged = plan(s, lv, lv | {"t0": lv["a"]}, Policy(max_boost_db=30.0, peak_ceiling_dbtp=0.0, faders=Faders.UNITY))
     assert ranged.clips["a"].new_gain_db == pytest.approx(24.0)  # the DAW's +24 dB binds before a +30 cap
     assert ranged.clips["a"].bound_by == Bound.RANGE
     s2 = session((t, [clip("a", "t0")]))
-    capped2 = plan(s2, lv, lv | {"t0": lv["a"]}, Policy(max_boost_db=20.0, peak_ceiling_db=0.0, faders=Faders.UNITY))
+    capped2 = plan(s2, lv, lv | {"t0": lv["a"]}, Policy(max_boost_db=20.0, peak_ceiling_dbtp=0.0, faders=Faders.UNITY))
     assert capped2.clips["a"].new_gain_db == pytest.approx(20.0)
     assert capped2.clips["a"].bound_by == Bound.BOOST_CAP
 
@@ -151,7 +151,8 @@ def test_silent_clip_untouched() -> None:
 
 
 @pytest.mark.parametrize(
-    "field,value", [("target_db", 3.0), ("peak_ceiling_db", math.nan), ("headroom_db", -100.0), ("max_boost_db", -1.0)]
+    "field,value",
+    [("target_db", 3.0), ("peak_ceiling_dbtp", math.nan), ("headroom_dbfs", -100.0), ("max_boost_db", -1.0)],
 )
 def test_policy_ranges_are_enforced(field: str, value: float) -> None:
     with pytest.raises(PlanError, match="expected"):
@@ -164,7 +165,7 @@ def test_planning_the_result_again_changes_nothing(rms: float, gain: float, fade
     c = clip("a", "t0", gain)
     s = session((t, [c]))
     lv = levels(rms, rms + 8)
-    policy = Policy(faders=faders, peak_ceiling_db=0.0)
+    policy = Policy(faders=faders, peak_ceiling_dbtp=0.0)
     first = plan(s, {"a": lv}, {"t0": lv}, policy)
     change = first.clips["a"].new_gain_db - gain
     s2 = dataclasses.replace(
@@ -175,3 +176,18 @@ def test_planning_the_result_again_changes_nothing(rms: float, gain: float, fade
     lv2 = dataclasses.replace(lv, gated_rms_dbfs=rms + change, true_peak_dbtp=rms + 8 + change)
     second = plan(s2, {"a": lv2}, {"t0": lv2}, policy)
     assert second.edits(s2) == []
+
+
+def test_track_policies_give_each_track_its_own_meter_target_and_ceiling() -> None:
+    kick = Track("k", "Kick", TrackKind.AUDIO)
+    pad = Track("p", "Pad", TrackKind.AUDIO)
+    s = session((kick, [clip("a", "k")]), (pad, [clip("b", "p")]))
+    lv = {"a": levels(-30, -20), "b": levels(-30, -20)}
+    tl = {"k": lv["a"], "p": lv["b"]}
+    peak = Policy(meter=MeterKind.PEAK, target_db=-10.0, peak_ceiling_dbtp=-12.0)
+    p = plan(s, lv, tl, Policy(), track_policies={"k": peak})
+    # the kick's sample peak (-20.5) would go to -10, but its true peak (-20) may rise only to -12: +8 dB
+    assert p.clips["a"].new_gain_db == pytest.approx(8.0) and p.clips["a"].bound_by == Bound.PEAK_CEILING
+    assert p.tracks["k"].new_fader_db == pytest.approx(-8.0)
+    assert p.clips["b"].new_gain_db == pytest.approx(12.0)  # the global -18 dBFS RMS
+    assert plan(s, lv, tl, Policy(), track_policies={}) == plan(s, lv, tl, Policy())

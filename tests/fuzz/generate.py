@@ -5,7 +5,7 @@ audio it names when the case needs audio, and, for some, special files (a FIFO, 
 directory, a symlink loop). Each case carries its class (see `CLASSES`) and a one-line description.
 
 The cases derive from the real sessions in ../shared/corpus (when present) and from the project's own fixtures:
-fixtures/rpp_factory.py, tests/als_factory.py and the demo in fixtures/demo (those come with generated audio, so
+fixtures/rpp_factory.py, fixtures/als_factory.py and the demo in fixtures/demo (those come with generated audio, so
 the mutations reach measurement, planning and writing, not only parsing).
 
     python tests/fuzz/generate.py OUT [--seed N] [--sample N] [--list]    # one folder per case + OUT/index.tsv
@@ -42,10 +42,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a script: make `fixtures` and `tests` importable
     sys.path.insert(0, str(REPO))
 
+from fixtures.als_factory import ClipSpec, make_set  # noqa: E402
+from fixtures.als_factory import TrackSpec as AlsTrack  # noqa: E402
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project  # noqa: E402
-from gainstager.parsers.als import live_crc16  # noqa: E402
-from tests.als_factory import ClipSpec, make_set  # noqa: E402
-from tests.als_factory import TrackSpec as AlsTrack  # noqa: E402
+from gainstager.parsers import als  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus"
 DEMO = REPO / "fixtures" / "demo"
@@ -362,7 +362,7 @@ def _live_media() -> Files:
 def _live_clip(name: str, start: float, beats: float, **kw: object) -> ClipSpec:
     wav = _live_media()[f"{LIVE_SAMPLES}/{name}"]
     assert isinstance(wav, bytes)
-    spec = ClipSpec(start, start + beats, file_name=name, loop_end=beats, file_size=len(wav), crc=live_crc16(wav))
+    spec = ClipSpec(start, start + beats, file_name=name, loop_end=beats, file_size=len(wav), crc=als.live_crc16(wav))
     return dataclasses.replace(spec, **kw)  # type: ignore[arg-type]
 
 

@@ -105,7 +105,7 @@ def assert_intact_after_crash(folder: Path, session: Path, original: bytes, new:
     (killed in the microseconds between link and rename) a complete temporary file, which the next run removes.
     Returns whether such a file was found."""
     found = files_in(folder)
-    strays = {k for k in found if re.fullmatch(r"\.gainstager-\d+-\w+\.tmp", k)}
+    strays = {k for k in found if re.fullmatch(r"\.gainstager-.*\.tmp", k)}
     rest = set(found) - media - strays - {session.name}
     backup = f"{session.name}.bak"
     assert rest <= {backup}, f"stray files after the crash: {sorted(rest)}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gainstager.errors import FormatError
+from gainstager.errors import FormatError, WriteError
 from gainstager.model import (
     Automation,
     ChannelMode,
@@ -21,15 +20,11 @@ from gainstager.model import (
     EditField,
     Segment,
     Session,
-    Track,
     TrackKind,
 )
 from gainstager.parsers import rpp
 from gainstager.units import NEG_INF, db_to_gain
-from tests.conftest import CORPUS, corpus_params
-
-TRUNCATED = "29_tears_dont_fall__project.rpp"
-EDITABLE_LINES = (b"VOLPAN", b"TAKEVOLPAN", b"MASTER_VOLUME")
+from tests.conftest import CORPUS
 
 
 def corpus(prefix: str) -> Path:
@@ -59,72 +54,11 @@ def changed_lines(before: bytes, after: bytes) -> list[tuple[int, bytes, bytes]]
     return [(i + 1, a, b) for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
 
 
-def is_number(token: bytes) -> bool:
-    try:
-        float(token.replace(b",", b"."))
-    except ValueError:
-        return False
-    return True
-
-
-def without_gain(c: Clip) -> Clip:
-    return dataclasses.replace(c, gain_db=0.0)
-
-
-def without_fader(t: Track) -> Track:
-    return dataclasses.replace(t, fader_db=0.0)
-
-
 # --------------------------------------------------------------------------------------------------------
 # The whole corpus
 
 
-@pytest.mark.parametrize("path", corpus_params("rpp"))
-def test_corpus_parses_and_round_trips_unchanged(path: Path) -> None:
-    data = path.read_bytes()
-    assert rpp.sniff(data, str(path))
-    if path.name == TRUNCATED:
-        with pytest.raises(FormatError, match="truncated"):
-            rpp.parse(data, str(path))
-        return
-    session, document = rpp.parse(data, str(path))
-    assert session.format == "rpp"
-    assert rpp.apply(document, []) == data
-
-
-@pytest.mark.parametrize("path", corpus_params("rpp"))
-def test_corpus_edits_change_only_the_target_numbers(path: Path) -> None:
-    if path.name == TRUNCATED:
-        pytest.skip("refused on purpose")
-    data = path.read_bytes()
-    session, document = rpp.parse(data, str(path))
-    clip_edits = {c.clip_id: c.gain_db - 3.0 for c in session.clips if c.status is ClipStatus.ACTIVE}
-    fader_edits = {t.track_id: t.fader_db + 1.5 for t in (*session.tracks, session.master)}
-    edits = [Edit(i, EditField.CLIP_GAIN, g) for i, g in clip_edits.items()]
-    edits += [Edit(i, EditField.FADER, g) for i, g in fader_edits.items()]
-    out = rpp.apply(document, edits)
-
-    for _, old, new in changed_lines(data, out):
-        assert old.endswith(b"\r\n") == new.endswith(b"\r\n")
-        assert old.endswith(b"\n") == new.endswith(b"\n")
-        old_tokens, new_tokens = old.split(), new.split()
-        assert old_tokens[0] in EDITABLE_LINES
-        assert len(old_tokens) == len(new_tokens)
-        assert old[: len(old) - len(old.lstrip())] == new[: len(new) - len(new.lstrip())]  # indentation
-        for a, b in zip(old_tokens, new_tokens, strict=True):
-            assert a == b or (is_number(a) and is_number(b))
-
-    again, document2 = rpp.parse(out, str(path))
-    assert rpp.apply(document2, edits) == out  # re-applying the same plan changes nothing
-    assert again.version == session.version
-    assert (again.sample_rate_hz, again.pan_law_db) == (session.sample_rate_hz, session.pan_law_db)
-    for old_clip, new_clip in zip(session.clips, again.clips, strict=True):
-        assert without_gain(old_clip) == without_gain(new_clip)
-        expected = clip_edits.get(old_clip.clip_id, old_clip.gain_db)
-        assert db_to_gain(new_clip.gain_db) == pytest.approx(db_to_gain(expected), abs=5.1e-7)
-    for before, after in zip((*session.tracks, session.master), (*again.tracks, again.master), strict=True):
-        assert without_fader(before) == without_fader(after)
-        assert db_to_gain(after.fader_db) == pytest.approx(db_to_gain(fader_edits[before.track_id]), abs=1e-13)
+# The whole corpus round trips and edits as planned: tests/parsers/test_conformance.py.
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -167,18 +101,18 @@ def test_freeze_items_are_frozen_and_not_editable() -> None:
     frozen = [c for c in session.clips if c.status is ClipStatus.FROZEN]
     assert [c.clip_id for c in frozen] == ["track:2/frozen:0", "track:3/frozen:0", "track:4/frozen:0"]
     assert all(session.track(c.track_id).frozen for c in frozen)
-    # what plays on a frozen track is the freeze render, an ordinary audio item
+    # what plays on a frozen track is the freeze render: an audio item that is measured but never edited
     render = clip(session, "track:2/item:0")
-    assert render.status is ClipStatus.ACTIVE and render.media is not None
+    assert render.status is ClipStatus.FREEZE_RENDER and render.media is not None
     assert render.media.source_kind == "FLAC"
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(WriteError, match="frozen"):
         rpp.apply(document, [Edit("track:2/frozen:0", EditField.CLIP_GAIN, 0.0)])
 
 
 def test_tricky_strings_names_parse_and_round_trip() -> None:
     _, session, document = load("04")
     names = [t.name for t in session.tracks]
-    assert names[:4] == ["", '"', '""', '"""']
+    assert names[:4] == ["Track 1", '"', '""', '"""']  # an empty name shows as REAPER shows it
     assert names[4:10] == ["'", "''", "'''", "`", "``", "```"]
     assert names[10] == "'''```\"\"\""  # exact text from the <NAME |… sub-block, not the lossy NAME line
     assert names[11:] == ["NAME", 'hel"lo', 'hello"', "<HELLO world >", "<>", "<"]
@@ -469,7 +403,7 @@ def test_linear_envelope_points_are_scaled() -> None:
 @pytest.mark.parametrize("track_id", ["track:0", "track:2", "master"])
 def test_envelope_edit_refused_unless_linear_envelope(track_id: str) -> None:
     _, document = parse(PROJECT)
-    with pytest.raises(ValueError, match="expected a track with automation linear-envelope"):
+    with pytest.raises(WriteError, match="expected a track with automation linear-envelope"):
         rpp.apply(document, [Edit(track_id, EditField.FADER_ENVELOPE, -1.0)])
 
 
@@ -481,20 +415,27 @@ def test_envelope_edit_refused_unless_linear_envelope(track_id: str) -> None:
         (Edit("track:1/item:0", EditField.FADER, 0.0), "a clip"),
         (Edit("track:1", EditField.CLIP_GAIN, 0.0), "a track"),
         (Edit("track:1/item:0", EditField.CLIP_GAIN, math.nan), "nan dB"),
-        (Edit("track:1", EditField.FADER, math.inf), "dB value up to"),
+        (Edit("track:1", EditField.FADER, math.inf), "finite dB value"),
         (Edit("track:1", EditField.FADER_ENVELOPE, NEG_INF), "finite"),
-        (Edit("track:1", EditField.FADER, 1e6), r"up to \+200 dB"),
     ],
 )
 def test_bad_edits_are_refused(edit: Edit, message: str) -> None:
     _, document = parse(PROJECT)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(WriteError, match=message):
         rpp.apply(document, [edit])
+
+
+def test_absurd_gains_are_clamped_to_plus_200_db() -> None:
+    _, document = parse(PROJECT)
+    out = rpp.apply(document, [Edit("track:1", EditField.FADER, 1e6)])
+    [(_, _old, new)] = changed_lines(PROJECT, out)
+    assert new.strip() == b"VOLPAN 10000000000 0 -1 -1 1"  # +200 dB
+    assert rpp.quantize(EditField.FADER, 1e6) == pytest.approx(200.0, abs=1e-9)
 
 
 def test_duplicate_edits_are_refused() -> None:
     _, document = parse(PROJECT)
-    with pytest.raises(ValueError, match="two edits"):
+    with pytest.raises(WriteError, match="two edits"):
         rpp.apply(document, [Edit("track:1", EditField.FADER, 0.0), Edit("track:1", EditField.FADER, 1.0)])
 
 
@@ -513,7 +454,7 @@ def test_edits_leave_every_other_byte_alone() -> None:
         (b"    VOLPAN 1 0.25 -1 -1 1\n", b"    VOLPAN 0.94406087628592 0.25 -1 -1 1\n"),
         (b"    VOLPAN 2 0 -1 -1 1\n", b"    VOLPAN 0.94406087628592 0 -1 -1 1\n"),
     ]
-    with pytest.raises(ValueError, match="no volume field"):
+    with pytest.raises(WriteError, match="no volume field"):
         rpp.apply(document, [Edit("track:2", EditField.FADER, 0.0)])  # Keys has no VOLPAN line
 
 
@@ -545,7 +486,7 @@ def test_comma_decimals_are_read_never_rewritten_and_zero_sample_rate() -> None:
     assert read.status is ClipStatus.ACTIVE and read.fixed_gain_db == pytest.approx(-6.0206, abs=1e-4)
     # a gain we would rewrite is left alone when written with a comma: the clip is skipped, saying why
     assert skipped.status is ClipStatus.INVALID and "('0,25') has a decimal comma" in skipped.note
-    with pytest.raises(ValueError, match="clip status invalid"):
+    with pytest.raises(WriteError, match="clip status invalid"):
         rpp.apply(document, [Edit(skipped.clip_id, EditField.CLIP_GAIN, 0.0)])
     with pytest.raises(FormatError, match=r"^x\.rpp:4: VOLPAN field 1 \('0,5'\) has a decimal comma"):
         rpp.parse(data.replace(b"VOLPAN 1 0,5", b"VOLPAN 0,5 0"), "x.rpp")  # a track fader: refused
@@ -616,7 +557,7 @@ def test_nested_sections_compose() -> None:
         (b'<REAPER_PROJECT 0.1 "7.0" 1\n>\n>\n', "'>' with no open block"),
         (b'<REAPER_PROJECT 0.1 "7.0" 1\n>\nMORE\n', "content after the end"),
         (b'<REAPER_PROJECT 0.1 "7.0" 1\n  <TRACK\n    NAME "open\n  >\n>\n', 'unterminated quote.*closing "'),
-        (b'<REAPER_PROJECT 0.1 "7.0" 1\n  <TRACK\n    VOLPAN 1e999\n  >\n>\n', "from 0 to 1000"),
+        (b'<REAPER_PROJECT 0.1 "7.0" 1\n  <TRACK\n    VOLPAN 1e999\n  >\n>\n', "from 0 to 1e\\+10"),
     ],
 )
 def test_bad_files_are_refused(data: bytes, message: str) -> None:
@@ -754,7 +695,7 @@ def test_odd_items() -> None:
     session, document = rpp.parse(ODD_ITEMS, "/p/song.rpp")
     null_selected, video, enveloped = session.clips
     assert null_selected.status is ClipStatus.EMPTY
-    with pytest.raises(ValueError, match="clip status empty"):
+    with pytest.raises(WriteError, match="clip status empty"):
         rpp.apply(document, [Edit(null_selected.clip_id, EditField.CLIP_GAIN, 0.0)])
     assert video.status is ClipStatus.EMPTY  # VIDEO with AUDIO 0
     assert video.channel_mode is ChannelMode.NORMAL and "CHANMODE 7" in video.note

@@ -1,0 +1,144 @@
+"""Finding a clip's audio (media.py) and measuring each region once (pipeline.LevelCache), on model objects and
+files written here."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gainstager import render
+from gainstager.audio import probe, write
+from gainstager.media import MediaFinder, resolve_media
+from gainstager.model import Clip, ClipStatus, Fingerprint, MediaRef, Segment, Session, Track, TrackKind
+from gainstager.parsers import als, rpp
+from gainstager.pipeline import LevelCache
+
+RATE = 48000
+
+
+def noise(path: Path, seconds: float = 1.0, level: float = 0.1, seed: int = 1) -> np.ndarray:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = (level * np.random.default_rng(seed).standard_normal((int(seconds * RATE), 1))).astype(np.float32)
+    write(str(path), x, RATE, subtype="FLOAT")
+    return x
+
+
+def clip(media: MediaRef | None, clip_id: str = "c", *, start_s: float = 0.0, gain_db: float = 0.0) -> Clip:
+    return Clip(clip_id, "t", clip_id, ClipStatus.ACTIVE, media, (Segment(start_s, 1.0, 0.0),), gain_db=gain_db)
+
+
+def ref(
+    name: str,
+    candidates: tuple[str, ...] = (),
+    roots: tuple[str, ...] = (),
+    size_bytes: int | None = None,
+    fingerprint: Fingerprint | None = None,
+) -> MediaRef:
+    return MediaRef(name, candidates, name, roots, size_bytes, fingerprint)
+
+
+# ---------------------------------------------------------------- MediaFinder
+
+
+def test_the_first_candidate_that_exists_wins_and_every_place_tried_is_listed(tmp_path: Path) -> None:
+    noise(tmp_path / "b" / "x.wav")
+    noise(tmp_path / "c" / "x.wav")
+    candidates = tuple(str(tmp_path / d / "x.wav") for d in ("a", "b", "c"))
+    path, tried = MediaFinder(rpp.confirms).find(clip(ref("x.wav", candidates)))
+    assert path == candidates[1] and tried == candidates[:2]
+    path, tried = MediaFinder(rpp.confirms).find(clip(ref("y.wav", candidates[:1], (str(tmp_path),))))
+    assert path is None and tried == (candidates[0], os.path.join(str(tmp_path), "**", "y.wav"))
+    assert MediaFinder(rpp.confirms).find(clip(None)) == (None, ())
+
+
+def test_a_moved_file_is_found_by_name_under_the_search_roots(tmp_path: Path) -> None:
+    moved = tmp_path / "Samples" / "Processed" / "Take.WAV"
+    noise(moved)
+    noise(tmp_path / ".hidden" / "take.wav")  # hidden folders are not searched
+    path, _ = MediaFinder(rpp.confirms).find(clip(ref("take.wav", (str(tmp_path / "gone.wav"),), (str(tmp_path),))))
+    assert path == str(moved)  # the name matches whatever its case
+
+
+def test_size_and_fingerprint_confirm_a_file_found_by_name(tmp_path: Path) -> None:
+    right = tmp_path / "b" / "vox.wav"
+    noise(right, seed=1)
+    noise(tmp_path / "a" / "vox.wav", seed=2)  # the same size, other content: found first, refused
+    data = right.read_bytes()
+    recorded = Fingerprint(16384, als.live_crc16(data))
+    roots = (str(tmp_path),)
+    found = ref("vox.wav", (), roots, size_bytes=len(data), fingerprint=recorded)
+    path, _ = MediaFinder(als.confirms).find(clip(found))
+    assert path == str(right)
+    path, _ = MediaFinder(als.confirms).find(clip(ref("vox.wav", (), roots, size_bytes=len(data) + 1)))
+    assert path is None  # no file of the recorded size
+
+
+def test_directory_scans_are_cached_per_finder(tmp_path: Path) -> None:
+    finder = MediaFinder(rpp.confirms)
+    late = ref("late.wav", (), (str(tmp_path),))
+    assert finder.find(clip(late))[0] is None
+    noise(tmp_path / "sub" / "late.wav")
+    assert finder.find(clip(late))[0] is None  # the folder was scanned once
+    assert MediaFinder(rpp.confirms).find(clip(late))[0] == str(tmp_path / "sub" / "late.wav")
+
+
+def test_resolve_media_probes_each_file_and_gives_every_skip_a_reason(tmp_path: Path) -> None:
+    noise(tmp_path / "ok.wav")
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    clips = (
+        clip(ref("ok.wav", (str(tmp_path / "ok.wav"),)), "a"),
+        clip(ref("ok.wav", (str(tmp_path / "ok.wav"),)), "b"),
+        clip(ref("bad.wav", (str(tmp_path / "bad.wav"),)), "c"),
+        clip(ref("gone.wav", (str(tmp_path / "gone.wav"),)), "d"),
+        Clip("e", "t", "e", ClipStatus.MUTED, None, ()),
+    )
+    master = Track("master", "Master", TrackKind.MASTER)
+    session = Session(str(tmp_path / "s.rpp"), "rpp", "7", (Track("t", "T", TrackKind.AUDIO),), clips, master)
+    media = resolve_media(session)
+    assert [m.clip.status for m in media] == [
+        ClipStatus.ACTIVE,
+        ClipStatus.ACTIVE,
+        ClipStatus.UNREADABLE,
+        ClipStatus.MISSING,
+        ClipStatus.MUTED,
+    ]
+    assert media[0].info == media[1].info == probe(str(tmp_path / "ok.wav"))
+    assert "bad.wav" in media[2].reason and "media not found: gone.wav" in media[3].reason
+    assert media[4].reason == "clip muted"
+
+
+# ---------------------------------------------------------------- LevelCache
+
+
+def playable(path: Path, start_s: float = 0.0, gain_db: float = 0.0) -> render.Playable:
+    return render.Playable(clip(ref(path.name), start_s=start_s, gain_db=gain_db), str(path), probe(str(path)))
+
+
+def test_the_level_cache_measures_each_region_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    x = noise(tmp_path / "n.wav")
+    calls: list[str] = []
+    measure_clip = render.measure_clip
+
+    def counting(p: render.Playable, pool: render.ReaderPool, gain_db: float | None = None) -> object:
+        calls.append(p.clip.clip_id)
+        return measure_clip(p, pool, gain_db)
+
+    monkeypatch.setattr(render, "measure_clip", counting)
+    cache, pool = LevelCache(), render.ReaderPool()
+    first = cache.measure(playable(tmp_path / "n.wav"), pool)
+    # the same region elsewhere on the timeline (another session of a batch): no new measurement
+    assert cache.measure(playable(tmp_path / "n.wav", start_s=7.5), pool) is first
+    assert len(calls) == 1
+    assert first.rms_dbfs == pytest.approx(10 * math.log10(np.mean(x.astype(np.float64) ** 2)), abs=1e-6)
+    louder = cache.measure(playable(tmp_path / "n.wav", gain_db=6.0), pool)  # another gain: measured
+    assert len(calls) == 2 and louder.rms_dbfs == pytest.approx(first.rms_dbfs + 6.0, abs=1e-6)
+    y = noise(tmp_path / "n.wav", level=0.5, seed=9)  # the file changes (a new mtime): measured again
+    os.utime(tmp_path / "n.wav", (1, 2_000_000_000))
+    pool.close()
+    again = cache.measure(playable(tmp_path / "n.wav"), render.ReaderPool())
+    assert len(calls) == 3
+    assert again.rms_dbfs == pytest.approx(10 * math.log10(np.mean(y.astype(np.float64) ** 2)), abs=1e-6)
