@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
+from . import files
 from .errors import AudioError
 
 BLOCK_FRAMES = 1 << 16  # frames per block when streaming (1.4 s at 48 kHz)
@@ -52,9 +53,6 @@ def _describe(exc: BaseException) -> str:
     return re.sub(r"^Error opening \d+: ", "", text[-1]) if text else type(exc).__name__
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"))
-
-
 def _open(path: str) -> sf.SoundFile:
     """A regular file opened as audio, its header checked. Never blocks: a FIFO, a device or a directory is refused
     from its open descriptor (O_NONBLOCK, then fstat), so swapping the file in between changes nothing."""
@@ -65,8 +63,7 @@ def _open(path: str) -> sf.SoundFile:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-        raise AudioError(f"{path}: cannot open audio ({kind}); expected a regular audio file")
+        raise AudioError(f"{path}: cannot open audio ({files.kind(mode)}); expected a regular audio file")
     try:
         f = sf.SoundFile(fd, closefd=True)  # libsndfile owns the descriptor now, and closes it on failure too
     except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError/OSError

@@ -12,12 +12,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import mix, parsers, render
+from . import files, mix, parsers, render
 from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
 from .model import ClipStatus, Edit, Levels, Session
@@ -40,19 +39,12 @@ class Loaded:
 def load(path: str) -> Loaded:
     """Read and parse a session; FormatError (one line, file named) for anything that is not one.
 
-    Only a regular file is read, at most MAX_SESSION_BYTES: a FIFO, a device (a symlink to /dev/zero) or a
-    directory is refused from its open descriptor (O_NONBLOCK, then fstat), so nothing blocks or reads forever."""
+    Only a regular file is read, at most MAX_SESSION_BYTES (`files.read_regular`): a FIFO, a device (a symlink
+    to /dev/zero) or a directory is refused, so nothing blocks or reads forever."""
     try:
-        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device"
-                raise FormatError(f"{path}: not a regular file ({kind}); expected a session file")
-            data = f.read(MAX_SESSION_BYTES + 1)
+        data = files.read_regular(path, MAX_SESSION_BYTES)
     except OSError as exc:
-        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if len(data) > MAX_SESSION_BYTES:
-        raise FormatError(f"{path}: file too large (over {MAX_SESSION_BYTES} bytes); expected at most that")
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc}); expected a session file") from exc
     fmt = parsers.detect(data, path)
     try:
         session, document = fmt.parse(data, path)
