@@ -63,7 +63,21 @@ def run(paths: Sequence[str], policy: Policy | Policies, *, dry_run: bool, jobs:
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts)
+    try:
         futures = [pool.submit(process, p, policy, dry_run) for p in paths]
         for fut in as_completed(futures):
             yield fut.result()
+    except BaseException:  # Ctrl-C: stop now. Writes are atomic, so a stopped session leaves nothing behind.
+        for worker in list(pool._processes.values()):  # no public way to stop running workers
+            worker.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the parent: one interrupted inside the task queue's lock hangs the pool."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
