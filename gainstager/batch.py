@@ -16,6 +16,7 @@ from .errors import GainstagerError
 from .output import write
 from .pipeline import analyze, load
 from .plan import Policy
+from .policy_file import Policies
 from .report import BatchItem, session_report
 
 
@@ -50,7 +51,9 @@ def worker_cache(options: CacheOptions) -> MeasurementCache:
     return _WORKER_CACHE[1]
 
 
-def process(path: str, policy: Policy, dry_run: bool, cache_options: CacheOptions, threads: int = 1) -> BatchItem:
+def process(
+    path: str, policy: Policy | Policies, dry_run: bool, cache_options: CacheOptions, threads: int = 1
+) -> BatchItem:
     """One session of a batch (in a worker process): analyse, verify, write unless unchanged. Never raises."""
     try:
         a = analyze(load(path), policy, cache=worker_cache(cache_options), threads=threads)
@@ -63,7 +66,12 @@ def process(path: str, policy: Policy, dry_run: bool, cache_options: CacheOption
 
 
 def run(
-    paths: Sequence[str], policy: Policy, *, dry_run: bool, jobs: int, cache_options: CacheOptions | None = None
+    paths: Sequence[str],
+    policy: Policy | Policies,
+    *,
+    dry_run: bool,
+    jobs: int,
+    cache_options: CacheOptions | None = None,
 ) -> Iterator[BatchItem]:
     """Process `paths` on `jobs` worker processes; yield each item as it finishes (not in input order). The cores
     are shared: each session renders on cpu_count // jobs threads."""
@@ -75,7 +83,21 @@ def run(
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts)
+    try:
         futures = [pool.submit(process, p, policy, dry_run, options, threads) for p in paths]
         for fut in as_completed(futures):
             yield fut.result()
+    except BaseException:  # Ctrl-C: stop now. Writes are atomic, so a stopped session leaves nothing behind.
+        for worker in list(pool._processes.values()):  # no public way to stop running workers
+            worker.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the parent: one interrupted inside the task queue's lock hangs the pool."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

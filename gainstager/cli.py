@@ -22,8 +22,10 @@ import typer
 
 from . import __version__
 from .cache import CacheOptions
+from .check import DEFAULT_TOLERANCE_DB
 from .errors import GainstagerError
 from .plan import Policy
+from .policy_file import OPTIONS, Policies, shown
 from .schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -48,86 +50,82 @@ T = TypeVar("T")
 
 # ---------------------------------------------------------------- options
 
-# The command-line option of each Policy field (flag, help); the type and default come from Policy itself.
-POLICY_OPTIONS: dict[str, tuple[str, str]] = {
-    "meter": (
-        "--meter",
-        "Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left out), "
-        "lufs = BS.1770 integrated loudness, peak = sample peak dBFS, true-peak = dBTP (4x oversampled).",
-    ),
-    "target_db": ("--target", "Target level in dB on the chosen meter (-60..0)."),
-    "peak_ceiling_dbtp": ("--peak-ceiling", "No clip or track is raised above this true peak, in dBTP (-60..0)."),
-    "per": (
-        "--per",
-        "track: one gain for all clips of a track, keeping their relative levels (measured as one long item); "
-        "clip: each clip its own gain.",
-    ),
-    "faders": (
-        "--faders",
-        "keep: each fader moves opposite to its track's clip-gain change, so the pre-FX mix balance is "
-        "unchanged; unity: faders at 0 dB.",
-    ),
-    "headroom_dbfs": (
-        "--headroom",
-        "Highest predicted master sample peak after the plan, in dBFS (-60..0); above it, every track feeding "
-        "the master comes down by the same amount.",
-    ),
-    "max_boost_db": (
-        "--max-boost",
-        "Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never raised past "
-        "it to reach the target (a clip already above it is not raised further).",
-    ),
-    "sample_rate_hz": (
-        "--sample-rate",
-        "Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
-        "(default: 48000 for Live sets, which store none; a REAPER project's own SAMPLERATE). A rate the "
-        "REAPER project forces always wins. The report says which rate was used.",
-    ),
+# The help of each Policy field's option; its name comes from policy_file.OPTIONS (the one place that names the
+# options, for the command line and the policy file alike), its type and default from Policy itself.
+POLICY_HELP: dict[str, str] = {
+    "meter": "Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left out), "
+    "lufs = BS.1770 integrated loudness, peak = sample peak dBFS, true-peak = dBTP (4x oversampled).",
+    "target_db": "Target level in dB on the chosen meter (-60..0).",
+    "peak_ceiling_dbtp": "No clip or track is raised above this true peak, in dBTP (-60..0).",
+    "per": "track: one gain for all clips of a track, keeping their relative levels (measured as one long item); "
+    "clip: each clip its own gain.",
+    "faders": "keep: each fader moves opposite to its track's clip-gain change, so the pre-FX mix balance is "
+    "unchanged; unity: faders at 0 dB.",
+    "headroom_dbfs": "Highest predicted master sample peak after the plan, in dBFS (-60..0); above it, every track "
+    "feeding the master comes down by the same amount. One value per session, whatever the tracks' roles.",
+    "max_boost_db": "Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never "
+    "raised past it to reach the target (a clip already above it is not raised further).",
+    "sample_rate_hz": "Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
+    "(the session's own: 48000 for Live sets, which store none; a REAPER project's SAMPLERATE). A rate the REAPER "
+    "project forces always wins. The report says which rate was used.",
 }
+POLICY_FILE_HELP = (
+    "A TOML policy file: any of the options below, plus roles by track-name pattern with their own meter, target and "
+    "ceiling, and per-track overrides (see the README). Options given here override the file; the file overrides "
+    "the defaults."
+)
 
 
-CACHE_OPTIONS: dict[str, tuple[str, str]] = {
-    "enabled": (
-        "--cache/--no-cache",
-        "Use the lasting measurement cache, so that audio measured once (in any session) is not measured again; "
-        "--no-cache measures everything and keeps nothing.",
-    ),
-    "directory": (
-        "--cache-dir",
-        "Where the measurement cache lives (default: $GAINSTAGER_CACHE_DIR, else the user's cache directory).",
-    ),
-}
+def policy_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` one option per Policy field (types from Policy; not given: None) and --policy FILE, and
+    hand it one `policy` argument: the policy file and the options actually given, checked (a bad value or a bad
+    file exits 2 with one line naming it)."""
+    hints = typing.get_type_hints(Policy)
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "policy"]
+    kind = inspect.Parameter.KEYWORD_ONLY
+    file_option = typer.Option("--policy", help=POLICY_FILE_HELP, metavar="FILE")
+    added = [inspect.Parameter("policy_file", kind, default=None, annotation=Annotated[str | None, file_option])]
+    options = {field: option for option, field in OPTIONS.items()}
+    for f in dataclasses.fields(Policy):
+        option = options[f.name]
+        help_ = f"{POLICY_HELP[f.name]} (default: {shown(option, f.default)}, or the policy file's value)"
+        flag = typer.Option(f"--{option}", help=help_, case_sensitive=False, show_default=False)
+        added.append(inspect.Parameter(f.name, kind, default=None, annotation=Annotated[hints[f.name] | None, flag]))
+
+    @functools.wraps(command)
+    def with_policy(**kwargs: Any) -> None:
+        given = {o: v for o, f in OPTIONS.items() if (v := kwargs.pop(f)) is not None}
+        path = kwargs.pop("policy_file")
+        command(policy=_run(lambda: Policies.read(path, given)), **kwargs)
+
+    with_policy.__dict__["__signature__"] = inspect.Signature(own + added)
+    return with_policy
 
 
-def options_of(cls: type[Any], table: dict[str, tuple[str, str]], param: str) -> Callable[[Callable[..., None]], Any]:
-    """A decorator that gives a command one option per field of the frozen dataclass `cls` (types and defaults
-    from it, flag and help from `table`) and hands it one argument `param` built from them; a value the class
-    refuses exits 2 with its own message."""
-
-    hints = typing.get_type_hints(cls)
-
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != param]
-        added = []
-        for f in dataclasses.fields(cls):
-            flag, help_ = table[f.name]
-            option = typer.Option(flag, help=help_, case_sensitive=False)
-            hint = Annotated[hints[f.name], option]  # type: ignore[valid-type,name-defined]
-            added.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hint))
-
-        @functools.wraps(command)
-        def with_options(**kwargs: Any) -> None:
-            values = {f.name: kwargs.pop(f.name) for f in dataclasses.fields(cls)}
-            command(**{param: _run(lambda: cls(**values))}, **kwargs)
-
-        with_options.__dict__["__signature__"] = inspect.Signature(own + added)
-        return with_options
-
-    return decorate
+CACHE_HELP = (
+    "Use the lasting measurement cache, so that audio measured once (in any session) is not measured again; "
+    "--no-cache measures everything and keeps nothing."
+)
+CACHE_DIR_HELP = "Where the measurement cache lives (default: $GAINSTAGER_CACHE_DIR, else the user's cache directory)."
+CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help=CACHE_DIR_HELP, metavar="DIR")]
 
 
-policy_options = options_of(Policy, POLICY_OPTIONS, "policy")
-cache_options = options_of(CacheOptions, CACHE_OPTIONS, "cache")
+def cache_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` --cache/--no-cache and --cache-dir DIR, and hand it one `cache` argument (`CacheOptions`)."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "cache"]
+    kind = inspect.Parameter.KEYWORD_ONLY
+    enabled = Annotated[bool, typer.Option("--cache/--no-cache", help=CACHE_HELP)]
+    added = [
+        inspect.Parameter("cache_enabled", kind, default=True, annotation=enabled),
+        inspect.Parameter("cache_dir", kind, default=None, annotation=CacheDirOpt),
+    ]
+
+    @functools.wraps(command)
+    def with_cache(**kwargs: Any) -> None:
+        command(cache=CacheOptions(kwargs.pop("cache_enabled"), kwargs.pop("cache_dir")), **kwargs)
+
+    with_cache.__dict__["__signature__"] = inspect.Signature(own + added)
+    return with_cache
 
 
 JsonOpt = Annotated[
@@ -136,17 +134,29 @@ JsonOpt = Annotated[
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Exit 3 when any clip was skipped because its audio is missing or unreadable.")
 ]
+HtmlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--html",
+        metavar="FILE",
+        help="Also write the report as one self-contained HTML page (inline SVG charts, nothing fetched): per "
+        "track the level before and after against its target and ceiling, the master against the headroom.",
+    ),
+]
 
 
 # ---------------------------------------------------------------- plumbing
 
 
 def _err(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    """One line, always: a newline that reached a message (a file name holds one) is shown escaped."""
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    print(f"error: {one_line}", file=sys.stderr)
 
 
-def _run(fn: Callable[[], T]) -> T:
-    """Turn errors into one line on stderr and an exit code; Ctrl-C exits 130."""
+def _run(fn: Callable[[], T], path: str = "") -> T:
+    """Turn errors into one line on stderr (naming `path` where the error itself cannot) and an exit code;
+    Ctrl-C exits 130."""
     try:
         return fn()
     except GainstagerError as exc:
@@ -156,7 +166,7 @@ def _run(fn: Callable[[], T]) -> T:
         print("interrupted", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except MemoryError:
-        _err("out of memory")
+        _err(f"{path}: out of memory" if path else "out of memory")
         raise typer.Exit(EXIT_ERROR) from None
 
 
@@ -183,22 +193,37 @@ def _emit(doc: Any, as_json: bool, text: str) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False) if as_json else text)
 
 
+def _write_report(path: str | None, content: Callable[[], str | bytes]) -> None:
+    """Write a report file (--html, --junit) atomically when asked for one; a WriteError names the file. A new
+    file gets the permissions any new file gets (not the temporary file's owner-only ones)."""
+    if path is None:
+        return
+    from .output import write_atomic
+
+    data = content()
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = None if os.path.exists(path) else 0o666 & ~umask
+    write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data, mode=mode)
+
+
 # ---------------------------------------------------------------- commands
 
 
 def _one_session(
     path: str,
-    policy: Policy,
+    policy: Policies,
     cache: CacheOptions,
     as_json: bool,
     strict: bool,
     write: Callable[[Analysis], WriteResult] | None = None,
     *,
     dry_run: bool = False,
+    html: str | None = None,
 ) -> int:
-    """analyze (no `write`) or apply one session, print its report; the exit code."""
+    """analyze (no `write`) or apply one session, print its report (and write it as HTML); the exit code."""
     from . import cache as cache_
-    from . import pipeline, report, tables
+    from . import html_views, pipeline, report, tables
 
     progress = _Progress()
     store = cache_.open(cache.directory, enabled=cache.enabled)
@@ -209,7 +234,9 @@ def _one_session(
     progress.done()
     r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
     _emit(report.session_json(r), as_json, tables.session_text(r))
+    _write_report(html, lambda: html_views.session_page(r))
     return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
+
 
 SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
 
@@ -218,10 +245,15 @@ SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
 @policy_options
 @cache_options
 def analyze(
-    session: SessionArg, policy: Policy, cache: CacheOptions, as_json: JsonOpt = False, strict: StrictOpt = False
+    session: SessionArg,
+    policy: Policies,
+    cache: CacheOptions,
+    as_json: JsonOpt = False,
+    strict: StrictOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
-    """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes nothing."""
-    raise typer.Exit(_run(lambda: _one_session(session, policy, cache, as_json, strict)))
+    """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes no session."""
+    raise typer.Exit(_run(lambda: _one_session(session, policy, cache, as_json, strict, html=html), session))
 
 
 @app.command()
@@ -229,7 +261,7 @@ def analyze(
 @cache_options
 def apply(
     session: SessionArg,
-    policy: Policy,
+    policy: Policies,
     cache: CacheOptions,
     output: Annotated[
         str | None,
@@ -247,6 +279,7 @@ def apply(
     ] = False,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Gain-stage the session and write the new one (always written, byte-identical when nothing changes)."""
     if output and in_place:
@@ -257,7 +290,9 @@ def apply(
     def write(a: Analysis) -> WriteResult:
         return output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
 
-    raise typer.Exit(_run(lambda: _one_session(session, policy, cache, as_json, strict, write, dry_run=dry_run)))
+    raise typer.Exit(
+        _run(lambda: _one_session(session, policy, cache, as_json, strict, write, dry_run=dry_run, html=html), session)
+    )
 
 
 @app.command()
@@ -271,7 +306,7 @@ def batch(
             ".rpp and .als; *.gainstaged.* outputs are skipped)."
         ),
     ],
-    policy: Policy,
+    policy: Policies,
     cache: CacheOptions,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Analyze and verify every session, write nothing.")
@@ -284,12 +319,13 @@ def batch(
     ] = 0,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Gain-stage every session under PATHS in parallel, each written beside its original as
     NAME.gainstaged.EXT. A failing session never stops the others; unchanged sessions are not rewritten.
     Exit 1 if any session failed."""
     from . import batch as batch_
-    from . import report, tables
+    from . import html_views, report, tables
 
     def go() -> int:
         found = list(batch_.find_sessions(paths))
@@ -308,9 +344,70 @@ def batch(
         items.sort(key=lambda item: found.index(item.path))
         failed = sum(not item.ok for item in items) + len(missing)
         _emit(report.batch_json(items, failed), as_json, tables.batch_text(items, dry_run))
+        _write_report(html, lambda: html_views.batch_page(items))
         if failed:
             return EXIT_ERROR
         return EXIT_SKIPPED if strict and any(item.skipped_clips for item in items) else EXIT_OK
+
+    raise typer.Exit(_run(go))
+
+
+@app.command()
+@policy_options
+@cache_options
+def check(
+    sessions: Annotated[list[str], typer.Argument(help="Session files (.rpp, .als) to check.")],
+    policy: Policies,
+    cache: CacheOptions,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            max=24.0,
+            help="How far a staged track may sit from its target and still pass, in dB either way (0..24).",
+        ),
+    ] = DEFAULT_TOLERANCE_DB,
+    junit: Annotated[
+        str | None,
+        typer.Option(
+            "--junit",
+            metavar="FILE",
+            help="Also write a JUnit XML report for CI: one test suite per session, one test case per staged "
+            "track and one for the master.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check that sessions are gain-staged: exit 0 if so, else 1 with what is out and why. Writes no session.
+
+    A staged track passes when it is within the tolerance of its own target, or held below it as apply would
+    leave it (by its true-peak ceiling, the boost cap or a gain range); the master passes when its predicted
+    peak is within the headroom. A session apply has just written passes with the same policy."""
+    from . import cache as cache_
+    from . import check as check_
+    from . import pipeline, report, tables
+
+    def go() -> int:
+        results: list[check_.Checked] = []
+        progress = _Progress()
+        store = cache_.open(cache.directory, enabled=cache.enabled)
+        try:
+            for path in sessions:
+                try:
+                    a = pipeline.analyze(pipeline.load(path), policy, progress=progress, cache=store)
+                except GainstagerError as exc:  # this session is not checked (and fails); the others still are
+                    _err(str(exc))
+                    results.append(check_.CheckError(path, str(exc)))
+                    continue
+                finally:
+                    progress.done()
+                results.append(check_.check_report(report.session_report(a), tolerance_db=tolerance))
+        finally:
+            store.close()
+        _emit(check_.check_json(results, tolerance), as_json, tables.check_text(results))
+        _write_report(junit, lambda: check_.junit_xml(results))
+        return EXIT_OK if all(r.passed for r in results) else EXIT_ERROR
 
     raise typer.Exit(_run(go))
 
@@ -350,7 +447,6 @@ cache_app = typer.Typer(
     "and what it holds; `clear` empties it.",
 )
 app.add_typer(cache_app, name="cache")
-CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help=CACHE_OPTIONS["directory"][1])]
 
 
 @cache_app.command("info")
@@ -407,3 +503,7 @@ def main() -> None:
             raise
         _err(f"internal error ({type(exc).__name__}: {exc}); set GAINSTAGER_DEBUG=1 for details")
         sys.exit(EXIT_ERROR)
+    finally:  # the work is over and the exit code set: a Ctrl-C while the interpreter shuts down must not undo it
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -174,7 +174,8 @@ class BlockPeaks:
     What `predict` derives the master after a plan from."""
 
     master_peak: float  # the master's exact sample peak before its fader (linear)
-    master: F32  # (blocks, 2)
+    blocks: npt.NDArray[np.int64]  # the blocks where something plays, ascending (silence between is skipped)
+    master: F32  # (len(blocks), 2)
     clips: Mapping[str, tuple[int, F32]]  # clip id -> (first block, (blocks, 1 or 2 channels))
 
 
@@ -212,8 +213,10 @@ def mix(
     is the same whatever the number of threads. Raises ClipFailed when a clip's audio cannot be decoded."""
     g = gains(session, r)
     mixer = _Mixer(r, g, set(meter_clips), meter_tracks=True)
-    mixer.run([(0, r.total_frames)], threads, progress)
+    mixer.run(played_spans(r), threads, progress)
     master = np.concatenate(mixer.master_blocks) if mixer.master_blocks else np.zeros((0, 2), dtype=np.float32)
+    starts = zip(mixer.master_starts, mixer.master_blocks, strict=True)
+    blocks = [np.arange(first, first + len(m), dtype=np.int64) for first, m in starts]
     peak = float(master.max(initial=0.0))
     clip_levels: dict[str, Levels] = {}
     levels: dict[str, Levels] = {k: m.result() for k, m in mixer.group_meters.items()}
@@ -223,7 +226,23 @@ def mix(
         peaks.update(track.peak_blocks())
         if track.meter is not None:
             levels[track.track_id] = track.meter.result()
-    return MixResult(clip_levels, levels, gain_to_db(peak * g.master), BlockPeaks(peak, master, peaks))
+    played = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
+    return MixResult(clip_levels, levels, gain_to_db(peak * g.master), BlockPeaks(peak, played, master, peaks))
+
+
+def played_spans(r: Routing) -> list[tuple[int, int]]:
+    """The frames where some clip plays, as ascending, merged [start, end) spans widened to whole blocks of
+    `PEAK_BLOCK_FRAMES` (the last one ends with the session): silence between clips is skipped, however long."""
+    size = PEAK_BLOCK_FRAMES
+    spans = sorted((r.offset[k] // size * size, r.offset[k] + r.frames[k]) for k in r.offset if r.frames[k] > 0)
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        b = min(-(-b // size) * size, r.total_frames)
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def block_peaks(r: Routing, g: Gains, blocks: Sequence[int], *, threads: int = 1) -> dict[int, float]:

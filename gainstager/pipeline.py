@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 
 from . import cache as cache_
-from . import mix, parsers, predict, render
+from . import files, mix, parsers, predict, render
 from .cache import MeasurementCache
 from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
 from .meters import METER_VERSION
 from .model import ClipStatus, Edit, Levels, Session
 from .plan import Plan, Policy, headroom_change, plan, with_headroom
+from .policy_file import Policies, Resolution
 from .units import gain_to_db
 
 _LEVEL_FIELDS = tuple(f.name for f in dataclasses.fields(Levels))
@@ -45,15 +46,14 @@ class Loaded:
 
 
 def load(path: str) -> Loaded:
-    """Read and parse a session; FormatError (one line, file named) for anything that is not one."""
+    """Read and parse a session; FormatError (one line, file named) for anything that is not one.
+
+    Only a regular file is read, at most MAX_SESSION_BYTES (`files.read_regular`): a FIFO, a device (a symlink
+    to /dev/zero) or a directory is refused, so nothing blocks or reads forever."""
     try:
-        size = os.path.getsize(path)
-        if size > MAX_SESSION_BYTES:
-            raise FormatError(f"{path}: file too large ({size} bytes); expected at most {MAX_SESSION_BYTES}")
-        with open(path, "rb") as f:
-            data = f.read()
+        data = files.read_regular(path, MAX_SESSION_BYTES)
     except OSError as exc:
-        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc}); expected a session file") from exc
     fmt = parsers.detect(data, path)
     try:
         session, document = fmt.parse(data, path)
@@ -85,6 +85,7 @@ class Analysis:
     headroom_change_db: float = 0.0
     notes: tuple[str, ...] = field(default=())
     scope: mix.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
+    roles: Resolution | None = None  # each track's policy, role and the rule that gave it
     regions: Regions = field(default_factory=lambda: Regions(0, 0))
 
 
@@ -95,16 +96,20 @@ class Analysis:
 
 def analyze(
     loaded: Loaded,
-    policy: Policy,
+    policy: Policy | Policies,
     *,
     progress: Progress | None = None,
     cache: MeasurementCache | None = None,
     threads: int | None = None,
 ) -> Analysis:
-    """Measure the session in one pass (or take it from `cache`), plan, and predict the master after the plan.
+    """Measure the session in one pass (or take it from `cache`), plan, and predict the master after the plan:
+    with one `Policy` for every track, or with `Policies` (a policy file and command-line options) resolved per
+    track, the master headroom and the rate staying global.
 
     `cache` is the measurement cache (`cache.open`); None measures everything and keeps nothing. `threads` render
     and meter the tracks in parallel (default: one per CPU core); the result does not depend on it."""
+    roles = (policy if isinstance(policy, Policies) else Policies.fixed(policy)).resolve(loaded.session)
+    policy, track_policies = roles.policy, roles.track_policies()
     loaded = dataclasses.replace(loaded, session=mix.with_project_rate(loaded.session, policy.sample_rate_hz))
     session = loaded.session
     store = cache or cache_.open(enabled=False)
@@ -123,11 +128,11 @@ def analyze(
     staged = {m.clip.clip_id for m in media if m.clip.status is ClipStatus.ACTIVE}
     stage_levels = {k: v for k, v in clip_levels.items() if k in staged}
     track_levels = mix.track_levels(measured.routing, measured.mixed, clip_levels)
-    first = plan(session, stage_levels, track_levels, policy)
+    first = plan(session, stage_levels, track_levels, policy, track_policies=track_policies)
     after = _master_after(session, measured, first, store, threads)
     change = headroom_change(after, policy)
     if change:  # the cut changes the faders' room: plan again knowing it (keep mode: outputs are unchanged)
-        first = plan(session, stage_levels, track_levels, policy, feeder_shift_db=change)
+        first = plan(session, stage_levels, track_levels, policy, feeder_shift_db=change, track_policies=track_policies)
     final = with_headroom(first, session, change)
     notes = sorted({c.note for c in session.clips if c.note} | {t.note for t in session.tracks if t.note})
     return Analysis(
@@ -143,6 +148,7 @@ def analyze(
         change,
         (*final.notes, *notes, *store.take_notes()),
         mix.mix_scope(session, playables),
+        roles,
         Regions(measured.regions_measured, measured.regions_cached),
     )
 
@@ -324,6 +330,7 @@ def _entry(
         "tracks": {t: _levels_json(v) for t, v in mixed.track_levels.items()},
         "master_peak_dbfs": mixed.master_peak_dbfs,
         "master_peak": peaks.master_peak,
+        "blocks": peaks.blocks,
         "master": _rounded_up(peaks.master),
         "peaks": {c: [first, _rounded_up(a)] for c, (first, a) in peaks.clips.items()},
     }
@@ -342,6 +349,7 @@ def _from_entry(
         tracks = {t: _levels(v) for t, v in value["tracks"].items()}
         peaks = mix.BlockPeaks(
             float(value["master_peak"]),
+            np.asarray(value["blocks"], dtype=np.int64),
             np.asarray(value["master"], dtype=np.float32),
             {c: (int(first), np.asarray(a, dtype=np.float32)) for c, (first, a) in value["peaks"].items()},
         )

@@ -3,8 +3,8 @@
 Every stage between a clip and the master is linear (clip gain, fader, pan, folder sums), so with a plan each
 clip's contribution to the master is its contribution before, times a known factor c_i (its clip-gain change
 times the fader changes on its way to the master, the headroom cut included). `mix.mix` kept, per block of
-`mix.PEAK_BLOCK_FRAMES` frames, the master's peak M_b and each clip's own peak; times the clip's gains to the
-master (its chain of faders and pans) that is p_ib, the peak of its contribution.
+`mix.PEAK_BLOCK_FRAMES` frames where something plays, the master's peak M_b and each clip's own peak; times the
+clip's gains to the master (its chain of faders and pans) that is p_ib, the peak of its contribution.
 
 * When every audible clip moves by the same factor c (a plan that keeps the faders, the common case), the
   master after is the master before times c: exact, nothing to compute.
@@ -78,14 +78,19 @@ def master_after(r: Routing, peaks: BlockPeaks, before: Gains, after: Gains, ren
     """The master's sample peak (linear, after its fader) when the session plays at gains `after`, derived from
     the peaks of the pass at gains `before`; `render` gives the exact peak of the blocks it must check."""
     c = factors(r, before, after)
-    nblocks = len(peaks.master)
+
+    def exact(rows: Sequence[int]) -> Mapping[int, float]:  # rows of the peaks (played blocks) -> exact peaks
+        blocks = [int(peaks.blocks[k]) for k in rows]
+        found = render(blocks)
+        return {k: found[b] for k, b in zip(rows, blocks, strict=True)}
+
     if c is None:
-        return max(render(range(nblocks)).values(), default=0.0) * after.master
+        return max(exact(range(len(peaks.master))).values(), default=0.0) * after.master
     if _alike(list(c.values())):  # every contribution scales alike: the master scales with them
         scale = abs(next(iter(c.values()), 1.0))
         return peaks.master_peak * scale * after.master
     bound = _bounds(r, peaks, before, c)
-    return _exact_max(bound, render) * after.master
+    return _exact_max(bound, exact) * after.master
 
 
 def _alike(values: list[float]) -> bool:
@@ -106,7 +111,8 @@ def _bounds(r: Routing, peaks: BlockPeaks, before: Gains, c: Mapping[str, float]
             clip_id = p.clip.clip_id
             if clip_id not in c or clip_id not in peaks.clips:
                 continue
-            first, own = peaks.clips[clip_id]
+            first_block, own = peaks.clips[clip_id]
+            first = int(np.searchsorted(peaks.blocks, first_block))  # its blocks are consecutive rows
             contribution = own.astype(np.float64) * gain[track_id]  # (blocks, 1 or 2) x (2,) -> (blocks, 2)
             contributions.append((first, contribution, c[clip_id]))
             weight[c[clip_id]] = weight.get(c[clip_id], 0.0) + float(contribution.sum())

@@ -44,6 +44,7 @@ from .units import db_to_gain
 # Bump when what a clip plays changes (the lasting measurement cache keys by it).
 RENDER_VERSION = 1
 _EPS = 1e-7  # frames; absorbs float error so that frame k of a rate-1 clip reads source frame k
+_MIN_FADE_S = 1e-9
 _PREROLL_S = 0.005  # source time fed to a resampler before a segment starts, so its filter starts on signal
 PLAYING = frozenset({ClipStatus.ACTIVE, ClipStatus.FREEZE_RENDER})  # the statuses whose audio reaches the mix
 Mask = npt.NDArray[np.bool_]
@@ -284,13 +285,15 @@ class ClipPlayer:
         if self._gain != 1.0:
             part *= np.float32(self._gain)
         n = len(part)
+        # A fade shorter than _MIN_FADE_S (far below one sample at any rate) shapes the samples as it would, but
+        # dividing by it cannot overflow (a 1e-308 s fade would).
         if clip.fade_in_s > 0.0:
             end = min(max(self._frame(clip.timeline_start_s + clip.fade_in_s, math.ceil) - first_frame, 0), n)
-            ramp = (self._time(first_frame, 0, end) - clip.timeline_start_s) / clip.fade_in_s
+            ramp = (self._time(first_frame, 0, end) - clip.timeline_start_s) / max(clip.fade_in_s, _MIN_FADE_S)
             part[:end] *= np.clip(ramp, 0.0, 1.0).astype(np.float32)[:, None]
         if clip.fade_out_s > 0.0:
             begin = min(max(self._frame(clip.timeline_end_s - clip.fade_out_s, math.floor) - first_frame, 0), n)
-            ramp = (clip.timeline_end_s - self._time(first_frame, begin, n)) / clip.fade_out_s
+            ramp = (clip.timeline_end_s - self._time(first_frame, begin, n)) / max(clip.fade_out_s, _MIN_FADE_S)
             part[begin:] *= np.clip(ramp, 0.0, 1.0).astype(np.float32)[:, None]
 
     def _frame(self, time_s: float, rounding: Callable[[float], int]) -> int:

@@ -295,3 +295,13 @@ def test_help_and_measure_import_neither_the_pipeline_nor_the_cache(tmp_path: Pa
         run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip().splitlines()[-1] == "[]", (args, run.stdout[-300:])
+
+
+def test_check_measures_through_the_cache_too(tmp_path: Path) -> None:
+    noise(tmp_path / "s.wav", 2.0, 0.1, 1)
+    noise(tmp_path / "o.wav", 2.0, 0.3, 2)
+    path = song(tmp_path, tmp_path / "s.wav", tmp_path / "o.wav")
+    assert invoke("check", str(path), "--cache-dir", str(tmp_path / "used")).returncode in (0, 1)
+    assert (tmp_path / "used" / cache.STORE).is_dir()
+    assert invoke("check", str(path), "--no-cache", "--cache-dir", str(tmp_path / "unused")).returncode in (0, 1)
+    assert not (tmp_path / "unused").exists()
