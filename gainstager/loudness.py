@@ -60,16 +60,6 @@ def _gated_rms(z: F64) -> float:
     return power_to_db(float(kept.mean()))
 
 
-def _max_window_sum(seg: F64, width_segments: int) -> float | None:
-    """Largest sum of `width_segments` consecutive segment energies (a rectangular window sliding one segment,
-    10 ms, at a time: Tech 3341 §2.2); None when there is no complete window."""
-    if len(seg) < width_segments:
-        return None
-    c = np.concatenate([[0.0], np.cumsum(seg)])
-    # Differences of a cumulative sum can dip below zero by rounding: clamp (METERING.md §9).
-    return max(float(np.max(c[width_segments:] - c[:-width_segments])), 0.0)
-
-
 class Energies:
     """A meter's segment energies as they come, chunk after chunk, kept small: as 100 ms hop sums (all the gates,
     the integrated loudness and the LRA read) and, for the maximum momentary and short-term loudness (windows
@@ -94,9 +84,11 @@ class Energies:
         self._hops_u.append(u[:whole].reshape(-1, self._per_hop).sum(axis=1))
         self._part = (k[whole:], u[whole:])
         reach = np.concatenate([self._recent, seg_k])  # windows seen before are seen again: harmless for a max
+        sums = np.concatenate([[0.0], np.cumsum(reach)])
         for i, width in enumerate(self._widths):
-            found, before = _max_window_sum(reach, width), self.best[i]
-            if found is not None:
+            if len(reach) >= width:
+                # Differences of a cumulative sum can dip below zero by rounding: clamp (METERING.md §9).
+                found, before = max(float(np.max(sums[width:] - sums[:-width])), 0.0), self.best[i]
                 self.best[i] = found if before is None else max(before, found)
         keep = max(self._widths) - 1
         self._recent = reach[max(len(reach) - keep, 0) :]
