@@ -9,7 +9,8 @@ What: values are plain data (numbers, strings, lists, dicts and numpy arrays) th
 (a magic header and a format version, then zlib-compressed JSON and raw array bytes), never pickles: a cache
 file is only ever read as data, so a foreign or corrupt one cannot run code. An entry that does not decode is
 deleted and measured again. A store that cannot be opened or read is rebuilt once; if that fails too, the run
-goes on without it. Neither is ever an error for the user: `notes` says what happened, for the report.
+goes on without it (a store only busy with other processes is never rebuilt: the run skips it instead). None of
+this is ever an error for the user: `notes` says what happened, for the report.
 
 Which file: `file_identity` names a file's content by its real path, size and mtime_ns. When those match what
 was seen before but the inode or ctime changed (the file was replaced, times preserved), or when the file was
@@ -319,7 +320,10 @@ class MeasurementCache:
             try:
                 self._store = _DiskStore(path)
             except Exception as exc:  # sqlite3, OS and diskcache errors alike: never the user's problem
-                self._rebuild(exc)
+                if _busy(exc):  # other processes hold it: leave it to them, measure without it this time
+                    self.notes.append(f"measurement cache {path} busy ({_describe(exc)}): measured without it")
+                else:
+                    self._rebuild(exc)
 
     @property
     def lasting(self) -> bool:

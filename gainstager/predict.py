@@ -40,16 +40,13 @@ Render = Callable[[Sequence[int]], Mapping[int, float]]  # block indices (ascend
 def chain_gains(r: Routing, post: Mapping[str, FloatArray]) -> dict[str, F64]:
     """Each audible track's stereo gain to the master: its post-fader gain times its folders'."""
     out: dict[str, F64] = {}
-
-    def gain(track_id: str) -> F64:
-        if track_id not in out:
-            parent = r.bus[track_id]
-            own = post[track_id].astype(np.float64)
-            out[track_id] = own if parent is None else own * gain(parent)
-        return out[track_id]
-
     for track_id in r.bus:
-        gain(track_id)
+        gain, node, seen = np.asarray(post[track_id], dtype=np.float64), r.bus[track_id], {track_id}
+        while node is not None and node in r.bus and node not in seen:  # a (hostile) cycle ends the chain
+            seen.add(node)
+            gain = gain * post[node]
+            node = r.bus[node]
+        out[track_id] = gain
     return out
 
 
