@@ -8,11 +8,11 @@ writes through `write_atomic` (a temporary file beside the target, read back and
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import tempfiles
 from .errors import WriteError
 from .pipeline import Analysis
 from .verify import verify
@@ -38,10 +38,12 @@ def write_atomic(
 ) -> None:
     """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place and
     fsync the folder (so the rename survives a crash). The file gets permission bits `mode` (default: those
-    of the file it replaces, if any)."""
+    of the file it replaces, if any). The temporary file's name says which process wrote it (`tempfiles`), so
+    the first write of a later run into the folder removes those a killed writer left behind."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".gainstager-", suffix=".tmp", dir=folder)
+        tempfiles.remove_stale_once(folder)  # what a killed earlier run left in this folder
+        fd, tmp = tempfiles.create(folder)
     except OSError as exc:
         raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); nothing written") from exc
     try:
