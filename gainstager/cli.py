@@ -308,7 +308,7 @@ def batch(
                 print(p)
             for p in found.missing:
                 _err(f"{p}: no such file or folder")
-            print(f"{len(found.sessions)} sessions", file=sys.stderr)
+            print(f"sessions found: {len(found.sessions)}", file=sys.stderr)
             for line in tables.skipped_lines(found.skipped):
                 print(line, file=sys.stderr)
             return EXIT_ERROR if found.missing else EXIT_OK

@@ -122,7 +122,7 @@ def batch_text(b: BatchReport) -> str:
         )
     out = [table(rows, ["session", "fmt", "status", "clips staged", "edits", "master pk", "after", "time"])]
     if b.resumed:
-        out.append(f"* done in an earlier run ({b.resumed} sessions, from the resume journal)")
+        out.append(f"* done in an earlier run ({_count(b.resumed, 'session')}, reused from the resume journal)")
     counts = [f"{b.count(s)} {_STATUS_TEXT.get(s, str(s))}" for s in BatchStatus if b.count(s)]
     out.append("")
     out.append(f"{_count(len(b.items), 'session')}: {', '.join(counts) or 'none'}")
