@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -118,13 +117,3 @@ def assert_refused(proc: subprocess.CompletedProcess[str], bad: Path, what: str,
     assert len(lines) == 1 and str(bad) in lines[0] and what.lower() in lines[0].lower(), proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert [p.name for p in bad.parent.iterdir()] == [bad.name] and bad.read_bytes() == content
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    """The address of a two-worker dask.distributed LocalCluster (one per test module that asks for it)."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-    ) as cluster:
-        yield cluster.scheduler_address

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -366,6 +367,35 @@ def test_kill_9_mid_write_then_the_next_batch_leaves_no_temporary_file(archive: 
     proc = run_batch(root)
     assert proc.returncode == 0, proc.stderr
     assert temporaries(root) == [] and output_of(session).exists()
+
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Dask cluster on this machine, started as the README says (`dask scheduler`, then `dask worker` with two
+    worker processes of one thread each), in processes of their own: its address."""
+    pytest.importorskip("distributed")
+    dask = str(Path(sys.executable).with_name("dask"))
+    info = tmp_path_factory.mktemp("dask") / "scheduler.json"
+    common = ["--scheduler-file", str(info), "--no-dashboard"]
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", *common], **_QUIET)]
+    try:
+        procs.append(subprocess.Popen([dask, "worker", "--nworkers", "2", "--nthreads", "1", *common], **_QUIET))
+        deadline = time.monotonic() + 60
+        while not info.exists() or not info.read_text().strip():
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "dask did not start"
+            time.sleep(0.1)
+        yield str(json.loads(info.read_text())["address"])
+    finally:
+        for p in reversed(procs):
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+_QUIET: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
 
 
 def test_dask_cluster_gives_the_same_results_as_the_local_workers(

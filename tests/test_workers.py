@@ -149,6 +149,15 @@ def test_sigterm_to_the_group_is_an_interruption(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- Dask
 
 
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
 def test_dask_gives_the_same_records_as_the_local_workers(scheduler: str) -> None:
     local = _by_index(run(digest, ITEMS, jobs=2, timeout_s=30))
     remote = _by_index(run(digest, ITEMS, scheduler=scheduler, timeout_s=30))
