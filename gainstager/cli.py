@@ -262,8 +262,8 @@ def batch(
         typer.Option(
             "--scheduler",
             metavar="ADDRESS",
-            help="Run the sessions on a Dask cluster (tcp://HOST:8786; needs pip install 'gainstager[cluster]') "
-            "instead of local worker processes.",
+            help="Run the sessions on a Dask cluster, e.g. tcp://HOST:8786, instead of local worker processes "
+            "(needs gainstager's optional 'cluster' extra; see the README).",
         ),
     ] = None,
     include_backups: Annotated[

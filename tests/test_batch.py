@@ -31,8 +31,11 @@ import soundfile as sf
 
 from fixtures import rpp_factory
 from fixtures.archive import Archive, make_archive
-from gainstager import schema
-from gainstager.journal import JOURNAL_NAME
+from gainstager import report, schema
+from gainstager.batch import Batch, journal_settings
+from gainstager.discover import discover
+from gainstager.journal import JOURNAL_NAME, Identity, Journal, journal_path
+from gainstager.plan import Policy
 from tests.conftest import assert_local
 
 REPO = Path(__file__).resolve().parent.parent
@@ -490,3 +493,25 @@ def _drain(fd: int, into: bytearray) -> None:
             break
         into.extend(chunk)
     os.close(fd)
+
+
+def test_dry_run_records_nothing(archive: Archive, tmp_path: Path) -> None:
+    root = small_copy(archive, tmp_path / "archive", 2)
+    before = tree(root)
+    proc = run_batch(root, "--dry-run", "-j", "1")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert {s["status"] for s in json.loads(proc.stdout)["sessions"]} == {"dry-run"}
+    assert tree(root) == before  # no output, no journal: a dry run must not mark anything done
+
+
+def test_a_timed_out_session_is_tried_again_under_a_longer_limit(archive: Archive, tmp_path: Path) -> None:
+    root = small_copy(archive, tmp_path / "archive", 1)
+    session = str(in_copy(archive, root, archive.sessions[0]))
+    found = discover([str(root)])
+    settings = journal_settings(Policy())
+    timed_out = report.failed_item(session, f"{session}: timed out after 5 s", report.BatchStatus.TIMED_OUT, 5.01)
+    with Journal.open(journal_path([str(root)]), settings) as j:
+        j.record(Identity.of(session), report.batch_session_json(timed_out))
+    for limit_s, reused in ((5.0, True), (4.0, True), (6.0, False), (None, False)):
+        with Batch.open([str(root)], found, Policy(), timeout_s=limit_s) as b:
+            assert ([i.status for i in b.resumed], b.todo) == (([timed_out.status], []) if reused else ([], [session]))
