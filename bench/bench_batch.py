@@ -1,22 +1,24 @@
 """Benchmark `gainstager batch` on generated archives: 1 against 2 local workers, and the second run.
 
-Run from the repository root: ``python bench/bench_batch.py [--projects 16] [--seconds 60] [--runs 1]``.
+Run from the repository root: ``python bench/bench_batch.py [--projects 16] [--seconds 60] [--runs 1]
+[--audio flac|wav]``.
 
 It writes (once, seeded, reused by later runs) two archives under bench/out/batch/ with fixtures/archive.py:
 
 - a decode-heavy one: `--projects` REAPER and Live projects of two tracks, each track playing its own
-  `--seconds` of 24-bit 48 kHz FLAC (FLAC, because decoding it costs CPU the way an archive's compressed
-  audio does; no sample is shared, so no level is reused from a worker's cache);
+  `--seconds` of 48 kHz mono audio, 24-bit FLAC (decoding it costs CPU the way an archive's compressed audio
+  does) or 16-bit WAV; no sample is shared, so no level is reused from a worker's cache;
 - the archive of the tests: 200 small projects sharing a library of 50 samples.
 
 On the decode-heavy archive it times whole `gainstager batch --restart` processes (what a user runs: worker
-start-up, discovery and the journal included) with -j 1 and -j 2, interleaved when `--runs` > 1 so a change of
-machine load hits both alike, and prints both wall times, the speed-up, and the sessions' own times summed
-(which grow with 2 workers when they share the cores with other work). Beside it, the same run's peer: one
-process decoding every FLAC file of the archive once with soundfile (float32), to show what batch costs per
-decoded second of audio. Then the second run (every session resumed from the journal), on both archives. The
-machine's load average is printed first and last: other work on the machine slows both worker counts but
-takes the second core from the 2-worker run.
+start-up, discovery and the journal included) with -j 1 and -j 2 and prints both wall times, the speed-up, and
+the sessions' own times summed (which grow with 2 workers when they share the cores with other work). Its peers
+in the same run: one process decoding every file of the archive once with soundfile (float32), to show what
+batch costs per decoded second of audio; and that decode four times over in 1 and 2 processes, whose speed-up
+is what a second core gives on this machine at that moment (other work on a shared machine takes it, from the
+batch and the peer alike). Runs are interleaved when `--runs` > 1, so a change of load hits all alike. Then
+the second run (every session resumed from the journal), on both archives. The load average is printed first
+and last.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import soundfile as sf
@@ -41,6 +44,7 @@ from fixtures.archive import Archive, make_archive  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "batch"
 _BYTES = {"PCM_16": 2, "PCM_24": 3}
+PEER_PASSES = 4
 
 
 def archive(name: str, build: Callable[[Path], Archive]) -> Path:
@@ -78,6 +82,15 @@ def decode_all(files: list[Path]) -> float:
     return time.perf_counter() - start
 
 
+def decode_in(processes: int, files: list[Path], passes: int) -> float:
+    """Wall time to decode `files` `passes` times over, on `processes` processes: the peer that shows how much
+    a second process can gain on this machine now, whatever else runs on it."""
+    start = time.perf_counter()
+    with ProcessPoolExecutor(processes) as pool:
+        list(pool.map(decode_all, [files] * passes))
+    return time.perf_counter() - start
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
@@ -108,9 +121,11 @@ def main() -> None:
     walls: dict[int, list[float]] = {1: [], 2: []}
     work: dict[int, list[float]] = {1: [], 2: []}
     decode: list[float] = []
+    peer: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(args.runs):
         decode.append(decode_all(files))
         for jobs in (1, 2):
+            peer[jobs].append(decode_in(jobs, files, PEER_PASSES))
             wall_s, doc = batch(heavy, "--restart", "-j", str(jobs))
             walls[jobs].append(wall_s)
             work[jobs].append(session_work_s(doc))
@@ -127,6 +142,11 @@ def main() -> None:
             f"{file_mb / wall[jobs]:5.1f} MB/s of {kind}, {audio_s / wall[jobs]:4.0f}x real time"
         )
     print(f"speed-up 2 vs 1 worker: {wall[1] / wall[2]:.2f}; batch -j 1 costs {wall[1] / dec:.1f}x the decode")
+    p1, p2 = statistics.median(peer[1]), statistics.median(peer[2])
+    print(
+        f"peer, the decode {PEER_PASSES} times over in 1 and 2 processes: {p1:.2f} s, {p2:.2f} s, "
+        f"speed-up {p1 / p2:.2f} (what a second core gives on this machine now)"
+    )
     second, doc = batch(heavy, "-j", "2")
     totals = doc["totals"]
     assert isinstance(totals, dict)
