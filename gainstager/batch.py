@@ -35,7 +35,7 @@ from .errors import GainstagerError
 from .journal import Identity, Journal, JournalState, journal_path
 from .output import write
 from .pipeline import LevelCache, analyze, load
-from .plan import Policy
+from .policy_file import Policies
 from .report import BatchItem, BatchReport, BatchStatus
 
 _RECORDED = (BatchStatus.WRITTEN, BatchStatus.UNCHANGED, BatchStatus.TIMED_OUT)
@@ -52,7 +52,7 @@ class Processed:
     item: BatchItem
 
 
-def process(path: str, *, policy: Policy, dry_run: bool) -> Processed:
+def process(path: str, *, policy: Policies, dry_run: bool) -> Processed:
     """One session of a batch (in a worker process): analyse, verify, write unless unchanged. Never raises."""
     global _WORKER_CACHE
     if _WORKER_CACHE is None:
@@ -74,8 +74,9 @@ def process(path: str, *, policy: Policy, dry_run: bool) -> Processed:
     return Processed(identity, report.failed_item(path, error, duration_s=time.perf_counter() - started))
 
 
-def journal_settings(policy: Policy) -> dict[str, Any]:
-    """What must match for a journal's records to be reused: whatever changes the outputs."""
+def journal_settings(policy: Policies) -> dict[str, Any]:
+    """What must match for a journal's records to be reused: whatever changes the outputs (the tool's version,
+    the policy file's content and the options given)."""
     return {"version": __version__, "policy": dataclasses.asdict(policy)}
 
 
@@ -85,7 +86,7 @@ class Batch:
     def __init__(
         self,
         discovery: Discovery,
-        policy: Policy,
+        policy: Policies,
         *,
         dry_run: bool,
         timeout_s: float | None,
@@ -110,7 +111,7 @@ class Batch:
         cls,
         roots: Sequence[str],
         discovery: Discovery,
-        policy: Policy,
+        policy: Policies,
         *,
         dry_run: bool = False,
         restart: bool = False,

@@ -1,10 +1,12 @@
-"""Check mode: is a session staged? Pure: measured levels and policies in, verdicts and JUnit XML out.
+"""Check mode: is a session staged? Pure: measured levels and policies in (or a session report, `check_report`),
+verdicts, JUnit XML and the JSON document out.
 
 A staged track passes when the planner would move it by at most the tolerance (default ±1 dB): it is within
 the tolerance of its target, or its true-peak ceiling holds it below the target (exactly as `plan` decides,
 through `plan.wanted_change`), or a limit the planner reports holds it (the boost cap, a gain range). The
 master passes when its predicted peak is at or below the headroom. A track with nothing measurable is skipped,
-not failed. `junit_xml` writes one test case per track plus one for the master, one test suite per session.
+not failed. `junit_xml` writes one test case per track plus one for the master, one test suite per session
+(a session that could not be checked: one test case with an error).
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .model import Levels
 from .plan import EPSILON_DB, Bound, MeterKind, Policy, level_of, wanted_change
+from .report import SessionReport
+from .schema import SCHEMA_VERSION
 
 DEFAULT_TOLERANCE_DB = 1.0
 
@@ -46,6 +51,7 @@ class TrackVerdict:
     name: str
     passed: bool
     skipped: bool  # nothing measurable: neither passed nor failed
+    meter: MeterKind
     level_db: float  # on the track's meter; -inf when silent
     target_db: float
     true_peak_dbtp: float
@@ -99,6 +105,17 @@ def check_session(
     return CheckResult(session, verdicts, _master(master_peak_dbfs, headroom_dbfs), tolerance_db)
 
 
+def check_report(r: SessionReport, *, tolerance_db: float = DEFAULT_TOLERANCE_DB) -> CheckResult:
+    """Check a session from its report: every staged track (some clip staged, levels measured) on its own policy,
+    with the planner's change and bound, and the master's predicted peak as the session plays."""
+    tracks = [
+        TrackInput(t.track_id, t.name, t.levels, t.policy, t.role, t.rule, (t.clip_change_db, t.bound_by))
+        for t in r.tracks
+        if t.staged and t.levels is not None
+    ]
+    return check_session(r.path, tracks, r.master_peak_before_dbfs, r.policy.headroom_dbfs, tolerance_db=tolerance_db)
+
+
 def _track(t: TrackInput, tolerance_db: float) -> TrackVerdict:
     p = t.policy
     level = level_of(t.levels, p.meter)
@@ -112,6 +129,7 @@ def _track(t: TrackInput, tolerance_db: float) -> TrackVerdict:
         name=t.name,
         passed=passed,
         skipped=skipped,
+        meter=p.meter,
         level_db=level,
         target_db=p.target_db,
         true_peak_dbtp=t.levels.true_peak_dbtp,
@@ -159,28 +177,41 @@ def xml_safe(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text)
 
 
-def junit_xml(results: Sequence[CheckResult]) -> bytes:
+@dataclass(frozen=True, slots=True)
+class CheckError:
+    """A session that could not be checked (unreadable, not a session): it fails the check."""
+
+    session: str
+    error: str  # one line
+
+    @property
+    def passed(self) -> bool:
+        return False
+
+
+Checked = CheckResult | CheckError
+
+
+def junit_xml(results: Sequence[Checked]) -> bytes:
     """JUnit XML (the schema Jenkins, GitLab and GitHub read): <testsuites>, one <testsuite> per session, one
-    <testcase> per track plus one named "master"; <failure> or <skipped> with the reason. UTF-8, deterministic."""
+    <testcase> per track plus one named "master"; <failure> or <skipped> with the reason; a session that could
+    not be checked has one <testcase> named "session" with an <error>. UTF-8, deterministic."""
     root = ET.Element("testsuites", name="gainstager check")
-    totals = [0, 0, 0]
+    totals = [0, 0, 0, 0]
     for r in results:
+        session = xml_safe(r.session)
+        if isinstance(r, CheckError):
+            suite = _suite(root, session, tests=1, failures=0, errors=1, skipped=0)
+            case = ET.SubElement(suite, "testcase", classname=session, name="session", time="0")
+            ET.SubElement(case, "error", message=xml_safe(r.error), type="not checked").text = xml_safe(r.error)
+            totals[0], totals[2] = totals[0] + 1, totals[2] + 1
+            continue
         names = Counter(t.name for t in r.tracks)
         cases = [(_case_name(t, names), t.passed, t.skipped, t.reason, _props(t)) for t in r.tracks]
         cases.append(("master", r.master.passed, False, r.master.reason, {}))
-        session = xml_safe(r.session)
         failures = sum(not ok and not skip for _, ok, skip, _, _ in cases)
         skipped = sum(skip for _, _, skip, _, _ in cases)
-        suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=session,
-            tests=str(len(cases)),
-            failures=str(failures),
-            errors="0",
-            skipped=str(skipped),
-            time="0",
-        )
+        suite = _suite(root, session, tests=len(cases), failures=failures, errors=0, skipped=skipped)
         for name, ok, skip, reason, props in cases:
             case = ET.SubElement(suite, "testcase", classname=session, name=name, time="0")
             if props:
@@ -192,13 +223,15 @@ def junit_xml(results: Sequence[CheckResult]) -> bytes:
             elif not ok:
                 failure = ET.SubElement(case, "failure", message=xml_safe(reason), type="out of tolerance")
                 failure.text = xml_safe(reason)
-        totals = [totals[0] + len(cases), totals[1] + failures, totals[2] + skipped]
-    root.set("tests", str(totals[0]))
-    root.set("failures", str(totals[1]))
-    root.set("errors", "0")
-    root.set("skipped", str(totals[2]))
+        totals = [totals[0] + len(cases), totals[1] + failures, totals[2], totals[3] + skipped]
+    for key, total in zip(("tests", "failures", "errors", "skipped"), totals, strict=True):
+        root.set(key, str(total))
     ET.indent(root)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"
+
+
+def _suite(root: ET.Element, name: str, **counts: int) -> ET.Element:
+    return ET.SubElement(root, "testsuite", {"name": name, **{k: str(v) for k, v in counts.items()}, "time": "0"})
 
 
 def _case_name(t: TrackVerdict, names: Counter[str]) -> str:
@@ -214,3 +247,57 @@ def _props(t: TrackVerdict) -> dict[str, str]:
         "target_db": _db(t.target_db),
         "bound_by": str(t.bound_by),
     }
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def check_json(results: Sequence[Checked], tolerance_db: float) -> dict[str, Any]:
+    """The versioned JSON document of `gainstager check --json` (schema.CHECK)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "passed": all(r.passed for r in results),
+        "tolerance_db": tolerance_db,
+        "sessions": [_session_json(r) for r in results],
+        "failed": sum(not r.passed for r in results),
+    }
+
+
+def _session_json(r: Checked) -> dict[str, Any]:
+    if isinstance(r, CheckError):
+        return {"path": r.session, "passed": False, "error": r.error, "tracks": [], "master": None}
+    m = r.master
+    return {
+        "path": r.session,
+        "passed": r.passed,
+        "error": None,
+        "tracks": [
+            {
+                "id": t.track_id,
+                "name": t.name,
+                "role": t.role,
+                "rule": t.rule,
+                "passed": t.passed,
+                "skipped": t.skipped,
+                "meter": str(t.meter),
+                "level_db": _num(t.level_db),
+                "target_db": t.target_db,
+                "true_peak_dbtp": _num(t.true_peak_dbtp),
+                "peak_ceiling_dbtp": t.peak_ceiling_dbtp,
+                "change_db": round(t.change_db, 4),
+                "bound_by": str(t.bound_by),
+                "reason": t.reason,
+            }
+            for t in r.tracks
+        ],
+        "master": {
+            "passed": m.passed,
+            "peak_dbfs": _num(m.peak_dbfs),
+            "headroom_dbfs": m.headroom_dbfs,
+            "reason": m.reason,
+        },
+    }
+
+
+def _num(value: float) -> float | None:
+    return round(value, 4) if math.isfinite(value) else None  # null for -inf, as in every JSON document

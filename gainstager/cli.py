@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from . import __version__
+from .check import DEFAULT_TOLERANCE_DB
 from .errors import GainstagerError
 from .plan import Policy
+from .policy_file import OPTIONS, Policies, shown
 from .schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -48,60 +50,53 @@ T = TypeVar("T")
 
 # ---------------------------------------------------------------- options
 
-# The command-line option of each Policy field (flag, help); the type and default come from Policy itself.
-POLICY_OPTIONS: dict[str, tuple[str, str]] = {
-    "meter": (
-        "--meter",
-        "Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left out), "
-        "lufs = BS.1770 integrated loudness, peak = sample peak dBFS, true-peak = dBTP (4x oversampled).",
-    ),
-    "target_db": ("--target", "Target level in dB on the chosen meter (-60..0)."),
-    "peak_ceiling_dbtp": ("--peak-ceiling", "No clip or track is raised above this true peak, in dBTP (-60..0)."),
-    "per": (
-        "--per",
-        "track: one gain for all clips of a track, keeping their relative levels (measured as one long item); "
-        "clip: each clip its own gain.",
-    ),
-    "faders": (
-        "--faders",
-        "keep: each fader moves opposite to its track's clip-gain change, so the pre-FX mix balance is "
-        "unchanged; unity: faders at 0 dB.",
-    ),
-    "headroom_dbfs": (
-        "--headroom",
-        "Highest predicted master sample peak after the plan, in dBFS (-60..0); above it, every track feeding "
-        "the master comes down by the same amount.",
-    ),
-    "max_boost_db": (
-        "--max-boost",
-        "Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never raised past "
-        "it to reach the target (a clip already above it is not raised further).",
-    ),
-    "sample_rate_hz": (
-        "--sample-rate",
-        "Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
-        "(default: 48000 for Live sets, which store none; a REAPER project's own SAMPLERATE). A rate the "
-        "REAPER project forces always wins. The report says which rate was used.",
-    ),
+# The help of each Policy field's option; its name comes from policy_file.OPTIONS (the one place that names the
+# options, for the command line and the policy file alike), its type and default from Policy itself.
+POLICY_HELP: dict[str, str] = {
+    "meter": "Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left out), "
+    "lufs = BS.1770 integrated loudness, peak = sample peak dBFS, true-peak = dBTP (4x oversampled).",
+    "target_db": "Target level in dB on the chosen meter (-60..0).",
+    "peak_ceiling_dbtp": "No clip or track is raised above this true peak, in dBTP (-60..0).",
+    "per": "track: one gain for all clips of a track, keeping their relative levels (measured as one long item); "
+    "clip: each clip its own gain.",
+    "faders": "keep: each fader moves opposite to its track's clip-gain change, so the pre-FX mix balance is "
+    "unchanged; unity: faders at 0 dB.",
+    "headroom_dbfs": "Highest predicted master sample peak after the plan, in dBFS (-60..0); above it, every track "
+    "feeding the master comes down by the same amount. One value per session, whatever the tracks' roles.",
+    "max_boost_db": "Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never "
+    "raised past it to reach the target (a clip already above it is not raised further).",
+    "sample_rate_hz": "Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
+    "(the session's own: 48000 for Live sets, which store none; a REAPER project's SAMPLERATE). A rate the REAPER "
+    "project forces always wins. The report says which rate was used.",
 }
+POLICY_FILE_HELP = (
+    "A TOML policy file: any of the options below, plus roles by track-name pattern with their own meter, target and "
+    "ceiling, and per-track overrides (see the README). Options given here override the file; the file overrides "
+    "the defaults."
+)
 
 
 def policy_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give `command` one option per Policy field (types and defaults from Policy) and hand it one `policy`
-    argument built from them; a value out of range exits 2 with the Policy's own message."""
+    """Give `command` one option per Policy field (types from Policy; not given: None) and --policy FILE, and
+    hand it one `policy` argument: the policy file and the options actually given, checked (a bad value or a bad
+    file exits 2 with one line naming it)."""
     hints = typing.get_type_hints(Policy)
     own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "policy"]
-    added = []
+    kind = inspect.Parameter.KEYWORD_ONLY
+    file_option = typer.Option("--policy", help=POLICY_FILE_HELP, metavar="FILE")
+    added = [inspect.Parameter("policy_file", kind, default=None, annotation=Annotated[str | None, file_option])]
+    options = {field: option for option, field in OPTIONS.items()}
     for f in dataclasses.fields(Policy):
-        flag, help_ = POLICY_OPTIONS[f.name]
-        option = typer.Option(flag, help=help_, case_sensitive=False)
-        kind = inspect.Parameter.KEYWORD_ONLY
-        added.append(inspect.Parameter(f.name, kind, default=f.default, annotation=Annotated[hints[f.name], option]))
+        option = options[f.name]
+        help_ = f"{POLICY_HELP[f.name]} (default: {shown(option, f.default)}, or the policy file's value)"
+        flag = typer.Option(f"--{option}", help=help_, case_sensitive=False, show_default=False)
+        added.append(inspect.Parameter(f.name, kind, default=None, annotation=Annotated[hints[f.name] | None, flag]))
 
     @functools.wraps(command)
     def with_policy(**kwargs: Any) -> None:
-        values = {f.name: kwargs.pop(f.name) for f in dataclasses.fields(Policy)}
-        command(policy=_run(lambda: Policy(**values)), **kwargs)
+        given = {o: v for o, f in OPTIONS.items() if (v := kwargs.pop(f)) is not None}
+        path = kwargs.pop("policy_file")
+        command(policy=_run(lambda: Policies.read(path, given)), **kwargs)
 
     with_policy.__dict__["__signature__"] = inspect.Signature(own + added)
     return with_policy
@@ -112,6 +107,15 @@ JsonOpt = Annotated[
 ]
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Exit 3 when any clip was skipped because its audio is missing or unreadable.")
+]
+HtmlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--html",
+        metavar="FILE",
+        help="Also write the report as one self-contained HTML page (inline SVG charts, nothing fetched): per "
+        "track the level before and after against its target and ceiling, the master against the headroom.",
+    ),
 ]
 
 
@@ -160,26 +164,42 @@ def _emit(doc: Any, as_json: bool, text: str) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False) if as_json else text)
 
 
+def _write_report(path: str | None, content: Callable[[], str | bytes]) -> None:
+    """Write a report file (--html, --junit) atomically when asked for one; a WriteError names the file. A new
+    file gets the permissions any new file gets (not the temporary file's owner-only ones)."""
+    if path is None:
+        return
+    from .output import write_atomic
+
+    data = content()
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = None if os.path.exists(path) else 0o666 & ~umask
+    write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data, mode=mode)
+
+
 # ---------------------------------------------------------------- commands
 
 
 def _one_session(
     path: str,
-    policy: Policy,
+    policy: Policies,
     as_json: bool,
     strict: bool,
     write: Callable[[Analysis], WriteResult] | None = None,
     *,
     dry_run: bool = False,
+    html: str | None = None,
 ) -> int:
-    """analyze (no `write`) or apply one session, print its report; the exit code."""
-    from . import pipeline, report, tables
+    """analyze (no `write`) or apply one session, print its report (and write it as HTML); the exit code."""
+    from . import html_views, pipeline, report, tables
 
     progress = _Progress()
     a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
     progress.done()
     r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
     _emit(report.session_json(r), as_json, tables.session_text(r))
+    _write_report(html, lambda: html_views.session_page(r))
     return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
 
 SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
@@ -187,16 +207,18 @@ SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
 
 @app.command()
 @policy_options
-def analyze(session: SessionArg, policy: Policy, as_json: JsonOpt = False, strict: StrictOpt = False) -> None:
-    """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes nothing."""
-    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict)))
+def analyze(
+    session: SessionArg, policy: Policies, as_json: JsonOpt = False, strict: StrictOpt = False, html: HtmlOpt = None
+) -> None:
+    """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes no session."""
+    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, html=html)))
 
 
 @app.command()
 @policy_options
 def apply(
     session: SessionArg,
-    policy: Policy,
+    policy: Policies,
     output: Annotated[
         str | None,
         typer.Option(
@@ -213,6 +235,7 @@ def apply(
     ] = False,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Gain-stage the session and write the new one (always written, byte-identical when nothing changes)."""
     if output and in_place:
@@ -223,7 +246,7 @@ def apply(
     def write(a: Analysis) -> WriteResult:
         return output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
 
-    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, write, dry_run=dry_run)))
+    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, write, dry_run=dry_run, html=html)))
 
 
 DEFAULT_SESSION_TIMEOUT_S = 600.0  # a 100-track, 10-minute session takes about a minute on one core
@@ -236,7 +259,7 @@ def batch(
         list[str],
         typer.Argument(help="Session files or folders (searched recursively for .rpp and .als sessions)."),
     ],
-    policy: Policy,
+    policy: Policies,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Analyze and verify every session, write nothing (and record nothing).")
     ] = False,
@@ -284,6 +307,7 @@ def batch(
     ] = False,
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Gain-stage every session under PATHS, each written beside its original as NAME.gainstaged.EXT (unchanged
     sessions are not rewritten). A failing session never stops the others.
@@ -297,7 +321,7 @@ def batch(
     changed or deleted, is done again; so is a failed one. Ctrl-C stops within 2 s (exit 130), keeping what was
     finished. Exit 1 if any session failed or timed out; 3 with --strict when clips were skipped."""
     from . import batch as batch_
-    from . import report, tables, workers
+    from . import html_views, report, tables, workers
     from .discover import discover
 
     def go() -> int:
@@ -335,6 +359,7 @@ def batch(
                 return exc.exit_code
             summary = b.report(items, time.monotonic() - started)
         _emit(report.batch_json(summary), as_json, tables.batch_text(summary))
+        _write_report(html, lambda: html_views.batch_page(summary.items))
         if summary.failed:
             return EXIT_ERROR
         return EXIT_SKIPPED if strict and summary.skipped_clips else EXIT_OK
@@ -349,6 +374,59 @@ def _batch_progress(total: int, done: int) -> BatchProgress:
     from .progress import BatchProgress
 
     return BatchProgress(Console(stderr=True), total, done=done)
+
+
+@app.command()
+@policy_options
+def check(
+    sessions: Annotated[list[str], typer.Argument(help="Session files (.rpp, .als) to check.")],
+    policy: Policies,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            max=24.0,
+            help="How far a staged track may sit from its target and still pass, in dB either way (0..24).",
+        ),
+    ] = DEFAULT_TOLERANCE_DB,
+    junit: Annotated[
+        str | None,
+        typer.Option(
+            "--junit",
+            metavar="FILE",
+            help="Also write a JUnit XML report for CI: one test suite per session, one test case per staged "
+            "track and one for the master.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check that sessions are gain-staged: exit 0 if so, else 1 with what is out and why. Writes no session.
+
+    A staged track passes when it is within the tolerance of its own target, or held below it as apply would
+    leave it (by its true-peak ceiling, the boost cap or a gain range); the master passes when its predicted
+    peak is within the headroom. A session apply has just written passes with the same policy."""
+    from . import check as check_
+    from . import pipeline, report, tables
+
+    def go() -> int:
+        results: list[check_.Checked] = []
+        progress = _Progress()
+        for path in sessions:
+            try:
+                a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
+            except GainstagerError as exc:  # this session is not checked (and fails); the others still are
+                _err(str(exc))
+                results.append(check_.CheckError(path, str(exc)))
+                continue
+            finally:
+                progress.done()
+            results.append(check_.check_report(report.session_report(a), tolerance_db=tolerance))
+        _emit(check_.check_json(results, tolerance), as_json, tables.check_text(results))
+        _write_report(junit, lambda: check_.junit_xml(results))
+        return EXIT_OK if all(r.passed for r in results) else EXIT_ERROR
+
+    raise typer.Exit(_run(go))
 
 
 @app.command()

@@ -21,6 +21,7 @@ from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
 from .model import ClipStatus, Edit, Levels, Session
 from .plan import Plan, Policy, headroom_change, plan, with_headroom
+from .policy_file import Policies, Resolution
 
 MAX_SESSION_BYTES = 1 << 30  # 1 GiB: far above any real session (the largest real Live set is ~40 MB)
 Progress = Callable[[str, float], None]
@@ -67,6 +68,7 @@ class Analysis:
     headroom_change_db: float = 0.0
     notes: tuple[str, ...] = field(default=())
     scope: mix.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
+    roles: Resolution | None = None  # each track's policy, role and the rule that gave it
 
     @property
     def session(self) -> Session:
@@ -104,11 +106,15 @@ class LevelCache:
 
 def analyze(
     loaded: Loaded,
-    policy: Policy,
+    policy: Policy | Policies,
     *,
     progress: Progress | None = None,
     cache: LevelCache | None = None,
 ) -> Analysis:
+    """Measure and plan one session: with one `Policy` for every track, or with `Policies` (a policy file and
+    command-line options) resolved per track, the master headroom and the rate staying global."""
+    roles = (policy if isinstance(policy, Policies) else Policies.fixed(policy)).resolve(loaded.session)
+    policy, track_policies = roles.policy, roles.track_policies()
     loaded = dataclasses.replace(loaded, session=mix.with_project_rate(loaded.session, policy.sample_rate_hz))
     session = loaded.session
     cache = cache or LevelCache()
@@ -136,7 +142,7 @@ def analyze(
         stage_levels = {k: v for k, v in clip_levels.items() if k in staged}
         mixed = mix.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
         track_levels = _with_clip_true_peaks(session, mixed, clip_levels)
-        first = plan(session, stage_levels, track_levels, policy)
+        first = plan(session, stage_levels, track_levels, policy, track_policies=track_policies)
         clip_gains, faders = _playing_after(session, first)
         after = (
             mix.mix(
@@ -153,7 +159,9 @@ def analyze(
         )
         change = headroom_change(after.master_peak_dbfs, policy)
         if change:  # the cut changes the faders' room: plan again knowing it (keep mode: outputs are unchanged)
-            first = plan(session, stage_levels, track_levels, policy, feeder_shift_db=change)
+            first = plan(
+                session, stage_levels, track_levels, policy, feeder_shift_db=change, track_policies=track_policies
+            )
         final = with_headroom(first, session, change)
         master_after = after.master_peak_dbfs + change
     finally:
@@ -172,6 +180,7 @@ def analyze(
         change,
         (*final.notes, *notes),
         mix.mix_scope(session, playables),
+        roles,
     )
 
 

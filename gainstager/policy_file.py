@@ -11,6 +11,7 @@ the planner uses for it, the role it got and the rule that decided it::
     faders = "keep"            # keep | unity
     headroom = -6.0            # dBFS, -60..0 (always one value for the whole session)
     max-boost = 24.0           # dB, 0..48
+    sample-rate = 48000        # Hz, for sessions that do not force a rate (default: the session's own)
     builtin-roles = true       # after the rules below, try the built-in name patterns (the table further down)
 
     [roles]                    # track-name pattern -> role; the first match wins
@@ -73,7 +74,7 @@ from .errors import PlanError
 from .model import Session, Track, TrackKind
 from .plan import Faders, MeterKind, Per, Policy
 
-OptionValue = MeterKind | Per | Faders | float
+OptionValue = MeterKind | Per | Faders | float  # an int for sample-rate
 Setting = tuple[str, OptionValue]  # (option name as on the command line, value)
 
 # Option name (the command line's, without "--"; the TOML key) -> Policy field. The one place that knows both.
@@ -85,9 +86,11 @@ OPTIONS: dict[str, str] = {
     "faders": "faders",
     "headroom": "headroom_dbfs",
     "max-boost": "max_boost_db",
+    "sample-rate": "sample_rate_hz",
 }
 _ENUMS: dict[str, type[StrEnum]] = {"meter": MeterKind, "per": Per, "faders": Faders}
-_UNITS = {"target": "dB", "peak-ceiling": "dBTP", "headroom": "dBFS", "max-boost": "dB"}
+_INTEGERS = ("sample-rate",)
+_UNITS = {"target": "dB", "peak-ceiling": "dBTP", "headroom": "dBFS", "max-boost": "dB", "sample-rate": "Hz"}
 TARGET_OPTIONS = ("meter", "target", "peak-ceiling")  # what a role or a track may set
 _PAIRED = ("meter", "target")  # a target is a number on a meter: the command line replaces both
 _GLOB = "glob:"
@@ -184,19 +187,50 @@ class TrackPolicy:
 class Resolution:
     policy: Policy  # the global policy: the file's options and the command line's over the defaults
     tracks: tuple[TrackPolicy, ...]  # one per track of the session (the master excluded), in session order
+    file: str | None = None  # the policy file's path
 
     def track_policies(self) -> dict[str, Policy]:
         """Track id -> policy, for `plan.plan(track_policies=...)`."""
         return {t.track_id: t.policy for t in self.tracks}
 
 
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """What a run was told: a policy file (or none) and the options given on the command line, checked. Small and
+    picklable: a batch hands it to its workers, and each session is resolved on its own (`resolve`)."""
+
+    file: PolicyFile | None = None
+    given: tuple[Setting, ...] = ()  # (option as on the command line, value), only the options typed
+
+    @classmethod
+    def read(cls, path: str | None, given: Mapping[str, object] | None = None) -> Policies:
+        """Load the policy file at `path` (None: no file) and check the `given` options; PlanError if bad."""
+        return cls(load(path) if path is not None else None, _given(given))
+
+    @classmethod
+    def fixed(cls, policy: Policy) -> Policies:
+        """One policy for every track, as if each of its options had been given on the command line."""
+        values = ((option, getattr(policy, name)) for option, name in OPTIONS.items())
+        return cls(None, tuple((option, value) for option, value in values if value is not None))
+
+    @property
+    def policy(self) -> Policy:
+        return global_policy(self.file, dict(self.given))
+
+    def resolve(self, session: Session) -> Resolution:
+        return resolve(session, self.file, dict(self.given))
+
+
+def shown(option: str, value: object) -> str:
+    """One option's value with its unit, as reports and --help show it (None: the session's own value)."""
+    if value is None:
+        return "the session's"
+    return f"{value:g} {_UNITS[option]}" if option in _UNITS else str(value)
+
+
 def describe(policy: Policy) -> tuple[tuple[str, str], ...]:
     """The policy as (option, value with unit) pairs, named as on the command line: for reports."""
-    out = []
-    for option, name in OPTIONS.items():
-        value = getattr(policy, name)
-        out.append((option, f"{value:g} {_UNITS[option]}" if option in _UNITS else str(value)))
-    return tuple(out)
+    return tuple((option, shown(option, getattr(policy, name))) for option, name in OPTIONS.items())
 
 
 # ---------------------------------------------------------------- reading
@@ -321,11 +355,14 @@ def option_value(option: str, raw: object, what: str) -> OptionValue:
             raise PlanError(f"{what} ({raw!r}); expected one of {', '.join(e.value for e in enum)}") from None
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         raise PlanError(f"{what} ({raw!r}); expected a number")
+    if option in _INTEGERS and not isinstance(raw, int):
+        raise PlanError(f"{what} ({raw!r}); expected a whole number")
+    value = raw if option in _INTEGERS else float(raw)
     try:  # the range lives in one place, Policy's validation; its message ends "; expected <range>"
-        Policy(**{OPTIONS[option]: float(raw)})  # type: ignore[arg-type]
+        Policy(**{OPTIONS[option]: value})  # type: ignore[arg-type]
     except PlanError as exc:
         raise PlanError(f"{what} ({raw!r}); expected {str(exc).split('; expected ', 1)[-1]}") from None
-    return float(raw)
+    return value
 
 
 def _merged(base: Sequence[Setting], over: Sequence[Setting]) -> tuple[Setting, ...]:
@@ -376,7 +413,7 @@ def resolve(session: Session, policy_file: PolicyFile | None, given: Mapping[str
         overridden = tuple(sorted({k for k, _ in settings} & dropped))
         policy = _applied(base, [(k, v) for k, v in settings if k not in dropped])
         out.append(TrackPolicy(track.track_id, track.name, policy, role, rule, overridden))
-    return Resolution(base, tuple(out))
+    return Resolution(base, tuple(out), policy_file.path if policy_file else None)
 
 
 def _ancestors(track: Track, tracks: Mapping[str, Track]) -> list[str]:

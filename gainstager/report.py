@@ -30,6 +30,7 @@ SKIPPED = (ClipStatus.MISSING, ClipStatus.UNREADABLE)  # what --strict counts: a
 class ClipRow:
     clip_id: str
     track: str  # the track's name
+    track_id: str
     name: str
     file: str | None
     status: ClipStatus
@@ -52,6 +53,12 @@ class TrackRow:
     automation: str
     action: str
     levels: Levels | None
+    policy: Policy  # this track's: its role's meter, target and ceiling over the global policy
+    role: str | None = None
+    rule: str = ""  # which rule gave the role
+    clip_change_db: float = 0.0  # the planned change of the track's pre-fader sum
+    bound_by: Bound = Bound.NONE  # what bound its clips' gains (the strongest limit when they differ)
+    staged: bool = False  # some of its clips are staged
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,7 @@ class SessionReport:
     notes: tuple[str, ...] = field(default=())
     written: Written | None = None  # apply only
     scope: MixScope | None = None  # project rate, solo, frozen tracks, what the master prediction leaves out
+    policy_file: str | None = None  # the path of the policy file that gave roles and targets, if any
 
     @property
     def skipped_clips(self) -> int:
@@ -197,6 +205,7 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
             ClipRow(
                 c.clip_id,
                 names.get(c.track_id, c.track_id),
+                c.track_id,
                 c.name,
                 m.path or (c.media.written_path if c.media else None),
                 c.status,
@@ -209,9 +218,12 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
                 staged is not None,
             )
         )
+    roles = {r.track_id: r for r in a.roles.tracks} if a.roles else {}
     tracks = []
     for t in s.tracks:
         tp = a.plan.tracks.get(t.track_id)
+        role = roles.get(t.track_id)
+        bounds = {c.bound_by for c in clips if c.track_id == t.track_id and c.staged}
         tracks.append(
             TrackRow(
                 t.track_id,
@@ -222,6 +234,12 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
                 str(t.automation),
                 tp.action if tp else "",
                 a.track_levels.get(t.track_id),
+                role.policy if role else a.policy,
+                role.role if role else None,
+                role.rule if role else "",
+                tp.clip_change_db if tp and bounds else 0.0,
+                next((b for b in _BOUND_ORDER if b in bounds), Bound.NONE),
+                bool(bounds),
             )
         )
     out = None
@@ -247,7 +265,12 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
         a.notes,
         out,
         a.scope,
+        a.roles.file if a.roles else None,
     )
+
+
+# When a track's clips were bound by different limits, the one shown: the strongest first.
+_BOUND_ORDER = (Bound.RANGE, Bound.BOOST_CAP, Bound.PEAK_CEILING, Bound.TARGET)
 
 
 # ---------------------------------------------------------------- JSON
@@ -269,9 +292,7 @@ def _num(value: float) -> float | None:
 def policy_json(p: Policy) -> dict[str, Any]:
     # The keys of schema 1 predate the unit suffixes of the Policy fields; they stay as published.
     return {
-        "meter": str(p.meter),
-        "target_db": p.target_db,
-        "peak_ceiling_db": p.peak_ceiling_dbtp,
+        **target_json(p),
         "per": str(p.per),
         "faders": str(p.faders),
         "headroom_db": p.headroom_dbfs,
@@ -279,11 +300,16 @@ def policy_json(p: Policy) -> dict[str, Any]:
     }
 
 
+def target_json(p: Policy) -> dict[str, Any]:
+    """What a role sets: the meter, the target on it and the true-peak ceiling."""
+    return {"meter": str(p.meter), "target_db": p.target_db, "peak_ceiling_db": p.peak_ceiling_dbtp}
+
+
 def session_json(r: SessionReport) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "session": {"path": r.path, "format": r.format, "version": r.version},
-        "policy": policy_json(r.policy),
+        "policy": {**policy_json(r.policy), "file": r.policy_file},
         "clips": [
             {
                 "id": c.clip_id,
@@ -310,6 +336,9 @@ def session_json(r: SessionReport) -> dict[str, Any]:
                 "automation": t.automation,
                 "action": t.action,
                 "levels": levels_json(t.levels),
+                "role": t.role,
+                "rule": t.rule,
+                **target_json(t.policy),
             }
             for t in r.tracks
         ],

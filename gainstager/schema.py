@@ -7,15 +7,22 @@ the session as it was read (before any change). tests/test_schema.py validates r
 
     {"schema": 1,
      "session": {"path", "format", "version"},
-     "policy": {"meter", "target_db", "peak_ceiling_db", "per", "faders", "headroom_db", "max_boost_db"},
+     "policy": {"meter", "target_db", "peak_ceiling_db", "per", "faders", "headroom_db", "max_boost_db",
+                "file"},
      "clips": [{"id", "track", "name", "file", "status", "reason", "clip_gain_db", "new_clip_gain_db",
                 "levels": LEVELS | null, "bound_by", "note"}],
-     "tracks": [{"id", "name", "kind", "fader_db", "new_fader_db", "automation", "action", "levels"}],
+     "tracks": [{"id", "name", "kind", "fader_db", "new_fader_db", "automation", "action", "levels",
+                 "role", "rule", "meter", "target_db", "peak_ceiling_db"}],
      "master": {"fader_db", "predicted_peak_dbfs_before", "predicted_peak_dbfs_after", "headroom_change_db"},
      "edits": int, "notes": [str],
      "mix": {"sample_rate_hz", "sample_rate_source", "soloed": [str], "frozen": [str], "frozen_left_out": [str],
              "left_out": {"instrument_tracks", "return_tracks", "sends", "plugin_tracks"}},
      "output": {"path", "backup", "changed", "dry_run"}}          (apply only)
+
+``policy.file`` is the policy file's path (null without one). Per track, ``role`` is the role it got (null: none)
+and ``rule`` the rule that gave it (e.g. ``name ~ built-in kick pattern``, ``no policy file: global``);
+``meter``, ``target_db`` and ``peak_ceiling_db`` are the track's own, from its role or the global policy. These
+six keys were added within schema 1: documents written before them lack them, so they are not required.
 
 ``gainstager batch --json`` (BATCH)::
 
@@ -34,7 +41,15 @@ line. `report` is the session's SESSION document, null when it failed. `resumed`
 earlier run of the same command (its entry is the one that run recorded in the resume journal); `duration_s`
 is the session's own time on its worker. `failed` counts failed and timed-out sessions and the `missing` paths
 (given but not there). `skipped` says what discovery left out, by kind (SkipKind in gainstager/discover.py),
-with the first few paths of each; `totals.wall_s` is the run's wall time.
+with the first few paths of each; `totals.wall_s` is the run's wall time. Everything but `path`, `ok`,
+`error`, `skipped_clips`, `report` and `failed` was added within schema 1, so it is not required.
+
+``gainstager check --json`` (CHECK): ``{"schema": 1, "passed": bool, "tolerance_db", "sessions": [{"path",
+"passed", "error": str | null, "tracks": [{"id", "name", "role", "rule", "passed", "skipped", "meter", "level_db",
+"target_db", "true_peak_dbtp", "peak_ceiling_dbtp", "change_db", "bound_by", "reason"}], "master": {"passed",
+"peak_dbfs", "headroom_dbfs", "reason"} | null}], "failed": int}``. A session that could not be checked has its
+``error``, no tracks and a null master; `failed` counts the sessions that did not pass. ``change_db`` is what
+the planner would still change; ``level_db`` is on the track's ``meter``.
 
 ``gainstager measure --json`` (MEASURE): ``{"schema": 1, "files": [{"path", "sample_rate_hz", "channels",
 **LEVELS}]}``.
@@ -73,19 +88,31 @@ def _object(properties: dict[str, Any], required: tuple[str, ...] | None = None)
 LEVELS = _object({key: _DB for key in _LEVEL_KEYS})
 _LEVELS_OR_NULL = {"anyOf": [LEVELS, {"type": "null"}]}
 
+_METER = {"enum": ["rms", "lufs", "peak", "true-peak"]}
+_BOUND = {"enum": ["target", "peak-ceiling", "range", "boost-cap", "none"]}
+_TARGET = {"meter": _METER, "target_db": {"type": "number"}, "peak_ceiling_db": {"type": "number"}}
+_TRACK = {
+    "id": _TEXT,
+    "name": _TEXT,
+    "kind": _TEXT,
+    "fader_db": _DB,
+    "new_fader_db": _DB,
+    "automation": _TEXT,
+    "action": _TEXT,
+    "levels": _LEVELS_OR_NULL,
+}
+_ROLE = {"role": _TEXT_OR_NULL, "rule": _TEXT}
+_POLICY = {
+    **_TARGET,
+    "per": {"enum": ["track", "clip"]},
+    "faders": {"enum": ["keep", "unity"]},
+    "headroom_db": {"type": "number"},
+    "max_boost_db": {"type": "number"},
+}
+
 _SESSION_BODY = {
     "session": _object({"path": _TEXT, "format": _TEXT, "version": _TEXT}),
-    "policy": _object(
-        {
-            "meter": {"enum": ["rms", "lufs", "peak", "true-peak"]},
-            "target_db": {"type": "number"},
-            "peak_ceiling_db": {"type": "number"},
-            "per": {"enum": ["track", "clip"]},
-            "faders": {"enum": ["keep", "unity"]},
-            "headroom_db": {"type": "number"},
-            "max_boost_db": {"type": "number"},
-        }
-    ),
+    "policy": _object({**_POLICY, "file": _TEXT_OR_NULL}, tuple(_POLICY)),  # "file": added within schema 1
     "clips": {
         "type": "array",
         "items": _object(
@@ -99,26 +126,13 @@ _SESSION_BODY = {
                 "clip_gain_db": _DB,
                 "new_clip_gain_db": _DB,
                 "levels": _LEVELS_OR_NULL,
-                "bound_by": {"enum": ["target", "peak-ceiling", "range", "boost-cap", "none"]},
+                "bound_by": _BOUND,
                 "note": _TEXT,
             }
         ),
     },
-    "tracks": {
-        "type": "array",
-        "items": _object(
-            {
-                "id": _TEXT,
-                "name": _TEXT,
-                "kind": _TEXT,
-                "fader_db": _DB,
-                "new_fader_db": _DB,
-                "automation": _TEXT,
-                "action": _TEXT,
-                "levels": _LEVELS_OR_NULL,
-            }
-        ),
-    },
+    # role, rule and the track's own target: added within schema 1, so not required
+    "tracks": {"type": "array", "items": _object({**_TRACK, **_ROLE, **_TARGET}, tuple(_TRACK))},
     "master": _object(
         {
             "fader_db": _DB,
@@ -178,7 +192,8 @@ BATCH = _object(
                     "output": _TEXT_OR_NULL,
                     "resumed": {"type": "boolean"},
                     "report": {"anyOf": [SESSION, {"type": "null"}]},
-                }
+                },
+                ("path", "ok", "error", "skipped_clips", "report"),  # the rest was added within schema 1
             ),
         },
         "failed": _COUNT,
@@ -209,7 +224,8 @@ BATCH = _object(
             }
             | {"wall_s": {"type": "number", "minimum": 0}}
         ),
-    }
+    },
+    ("schema", "sessions", "failed"),  # missing, skipped and totals were added within schema 1
 )
 MEASURE = _object(
     {
@@ -221,5 +237,56 @@ MEASURE = _object(
                 | {key: _DB for key in _LEVEL_KEYS}
             ),
         },
+    }
+)
+CHECK = _object(
+    {
+        "schema": _VERSION,
+        "passed": {"type": "boolean"},
+        "tolerance_db": {"type": "number", "minimum": 0},
+        "sessions": {
+            "type": "array",
+            "items": _object(
+                {
+                    "path": _TEXT,
+                    "passed": {"type": "boolean"},
+                    "error": _TEXT_OR_NULL,
+                    "tracks": {
+                        "type": "array",
+                        "items": _object(
+                            {
+                                "id": _TEXT,
+                                "name": _TEXT,
+                                **_ROLE,
+                                "passed": {"type": "boolean"},
+                                "skipped": {"type": "boolean"},
+                                "meter": _METER,
+                                "level_db": _DB,
+                                "target_db": {"type": "number"},
+                                "true_peak_dbtp": _DB,
+                                "peak_ceiling_dbtp": {"type": "number"},
+                                "change_db": {"type": "number"},
+                                "bound_by": _BOUND,
+                                "reason": _TEXT,
+                            }
+                        ),
+                    },
+                    "master": {
+                        "anyOf": [
+                            _object(
+                                {
+                                    "passed": {"type": "boolean"},
+                                    "peak_dbfs": _DB,
+                                    "headroom_dbfs": {"type": "number"},
+                                    "reason": _TEXT,
+                                }
+                            ),
+                            {"type": "null"},
+                        ]
+                    },
+                }
+            ),
+        },
+        "failed": {"type": "integer", "minimum": 0},
     }
 )

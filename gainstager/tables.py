@@ -1,5 +1,5 @@
-"""Text tables: what `analyze`, `apply`, `batch` and `measure` print without --json, rendered from the typed
-reports in `report`. Pure: builds text, prints nothing.
+"""Text tables: what `analyze`, `apply`, `batch`, `check` and `measure` print without --json, rendered from the typed
+reports in `report` and the verdicts of `check`. Pure: builds text, prints nothing.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .check import Checked, CheckError
 from .model import FileLevels, Levels
 from .plan import METER_FIELD, MeterKind
 from .report import BatchReport, BatchStatus, SessionReport, TrackRow, session_report
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 def db_text(value: float | None, width: int = 7) -> str:
     if value is None or (isinstance(value, float) and math.isinf(value) and value < 0):
         return "-inf".rjust(width)
-    return f"{value:+.1f}".rjust(width)
+    return f"{round(value, 1) + 0.0:+.1f}".rjust(width)  # + 0.0: -0.04 shows as +0.0, not -0.0
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
@@ -52,8 +53,10 @@ def session_text(r: SessionReport) -> str:
         f"{r.path}  ({r.format}, {r.version or 'unknown version'})",
         f"policy: {p.meter} target {p.target_db:g} dB, ceiling {p.peak_ceiling_dbtp:g} dBTP, "
         f"per {p.per}, faders {p.faders}, headroom {p.headroom_dbfs:g} dBFS",
+        *([f"policy file: {r.policy_file} (each track's role and target below)"] if r.policy_file else []),
         "",
     ]
+    meters = {t.track_id: t.policy.meter for t in r.tracks}  # a clip's level is on its track's meter
     rows = []
     for c in r.clips:
         staged = c.staged
@@ -62,7 +65,7 @@ def session_text(r: SessionReport) -> str:
                 _short(c.track, 20),
                 _short(c.name or c.clip_id),
                 str(c.status),
-                _level(c.levels, p.meter),
+                _level(c.levels, meters.get(c.track_id, p.meter)),
                 db_text(c.levels.true_peak_dbtp if c.levels else None),
                 db_text(c.gain_db),
                 db_text(c.new_gain_db) if staged else "",
@@ -72,9 +75,17 @@ def session_text(r: SessionReport) -> str:
     out.append(table(rows, ["track", "clip", "status", "level", "TP", "gain", "new", "bound by / reason"]))
     out.append("")
     trows = [
-        [_short(t.name or t.track_id, 24), t.kind, _level(t.levels, p.meter), *_faders(t)] for t in r.tracks
+        [
+            _short(t.name or t.track_id, 24),
+            t.kind,
+            t.role or "-",
+            _level(t.levels, t.policy.meter),
+            f"{db_text(t.policy.target_db)} {t.policy.meter}",
+            *_faders(t),
+        ]
+        for t in r.tracks
     ]
-    out.append(table(trows, ["track", "kind", "level", "fader", "new", "action"]))
+    out.append(table(trows, ["track", "kind", "role", "level", "target", "fader", "new", "action"]))
     out.append("")
     out.append(
         f"master peak (predicted, dBFS): before {db_text(r.master_peak_before_dbfs, 0)}, "
@@ -190,3 +201,23 @@ def file_levels_text(files: list[FileLevels]) -> str:
             ]
         )
     return table(rows, ["file", "Hz", "ch", "s", "peak", "TP", "RMS", "gRMS", "LUFS-I", "M max", "S max", "LRA"])
+
+
+def check_text(results: Sequence[Checked]) -> str:
+    """One line per session (PASS or FAIL, how many tracks are within tolerance, the master), then what is out
+    and why, one indented line each; a last line with the count."""
+    lines = []
+    for r in results:
+        if isinstance(r, CheckError):
+            lines.append(f"FAIL  {r.session}: not checked ({r.error})")
+            continue
+        judged = [t for t in r.tracks if not t.skipped]
+        within = sum(t.passed for t in judged)
+        lines.append(
+            f"{'PASS' if r.passed else 'FAIL'}  {r.session}: {within} of {len(judged)} staged tracks within "
+            f"±{r.tolerance_db:g} dB of their targets; master {r.master.reason}"
+        )
+        lines.extend(f"      {problem}" for problem in r.problems())
+    passed = sum(r.passed for r in results)
+    lines.append(f"\n{passed} of {len(results)} sessions pass")
+    return "\n".join(lines)

@@ -35,7 +35,7 @@ from gainstager import report, schema
 from gainstager.batch import Batch, journal_settings
 from gainstager.discover import discover
 from gainstager.journal import JOURNAL_NAME, Identity, Journal, journal_path
-from gainstager.plan import Policy
+from gainstager.policy_file import Policies
 from tests.conftest import assert_local
 
 REPO = Path(__file__).resolve().parent.parent
@@ -508,10 +508,10 @@ def test_a_timed_out_session_is_tried_again_under_a_longer_limit(archive: Archiv
     root = small_copy(archive, tmp_path / "archive", 1)
     session = str(in_copy(archive, root, archive.sessions[0]))
     found = discover([str(root)])
-    settings = journal_settings(Policy())
+    settings = journal_settings(Policies())
     timed_out = report.failed_item(session, f"{session}: timed out after 5 s", report.BatchStatus.TIMED_OUT, 5.01)
     with Journal.open(journal_path([str(root)]), settings) as j:
         j.record(Identity.of(session), report.batch_session_json(timed_out))
     for limit_s, reused in ((5.0, True), (4.0, True), (6.0, False), (None, False)):
-        with Batch.open([str(root)], found, Policy(), timeout_s=limit_s) as b:
+        with Batch.open([str(root)], found, Policies(), timeout_s=limit_s) as b:
             assert ([i.status for i in b.resumed], b.todo) == (([timed_out.status], []) if reused else ([], [session]))

@@ -63,7 +63,10 @@ def test_analyze_and_apply_json_follow_the_schema(tmp_path: Path) -> None:
         "faders": "keep",
         "headroom_db": -1.0,
         "max_boost_db": 24.0,
+        "file": None,
     }
+    (vox,) = doc["tracks"]  # without a policy file: no role, the global policy's target
+    assert (vox["role"], vox["rule"], vox["meter"], vox["target_db"]) == (None, "no policy file: global", "rms", -20.0)
     assert doc["output"]["path"] == str(path.with_name("song.gainstaged.rpp")) and doc["output"]["changed"]
     assert doc["clips"][0]["new_clip_gain_db"] == pytest.approx(10.0, abs=0.02)  # -30 dBFS to -20
 
@@ -115,7 +118,8 @@ def test_analyze_text_tables(tmp_path: Path) -> None:
     missing = next(line for line in lines if "missing" in line)
     assert "media not found" in missing
     track = next(line for line in lines if line.startswith("Vox ") and "audio" in line)
-    assert track.split()[2:] == ["-30.0", "-2.0", "-14.0", "fader"]  # level, fader, new fader, action
+    # role (none), level, target on its meter, fader, new fader, action
+    assert track.split()[2:] == ["-", "-30.0", "-18.0", "rms", "-2.0", "-14.0", "fader"]
     assert lines[-1] == "clips: 1 active, 1 missing; 2 edits"
 
 

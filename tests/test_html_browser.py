@@ -1,12 +1,13 @@
 """The HTML report in a real browser: headless Chromium loads the file from disk, with no console error, no
 request beyond the file itself, one bar pair per track in the rendered DOM, and a screenshot on screen and on
-print media.
+print media; the demo session's report as the real command line writes it, too.
 
 Chromium is Debian's `chromium` package, which .ci/run installs when it is absent; without it these tests skip.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from gainstager.html_report import FailedView, SessionView, render_batch, render_session
 from tests.browser import find_chromium, open_page
+from tests.conftest import REPO, cli
 from tests.test_html_report import HOSTILE, synthetic_view
 
 CHROMIUM = find_chromium()
@@ -68,6 +70,30 @@ def test_report_renders_with_one_bar_per_track(tmp_path: Path, n: int) -> None:
     assert max(found["rowHeights"]) < 40  # one compact row per track: 60 tracks stay scannable
     assert png_size(shot) == (width, height) and height > 30 * n
     assert png_size(tmp_path / "print.png") == printed
+
+
+def test_demo_report_from_the_command_line(tmp_path: Path) -> None:
+    """The README's picture: `analyze --html` on the demo session, from the repository root."""
+    assert CHROMIUM is not None
+    page_file = tmp_path / "demo.html"
+    demo, policy = "fixtures/demo/demo.rpp", "fixtures/demo/policy.toml"
+    proc = cli("analyze", demo, "--policy", policy, "--html", str(page_file), cwd=REPO)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    # the tracks, read from the project text itself: every <TRACK block's NAME
+    names = re.findall(r'<TRACK[^\n]*\n\s*NAME "([^"]*)"', (REPO / demo).read_text(encoding="utf-8"))
+    assert len(names) == 7
+    with open_page(CHROMIUM, tmp_path / "profile", page_file.as_uri()) as page:
+        found = page.evaluate(COUNT)
+        roles = page.evaluate("[...document.querySelectorAll('tr.track td.role')].map((td) => td.textContent)")
+        width, height = page.screenshot(tmp_path / "demo.png")
+        page.collect()
+        assert page.console == []
+        assert page.requests == [page_file.as_uri()]
+    assert found["rows"] == found["before"] == found["after"] == found["targets"] == len(names)
+    assert found["names"] == names and found["scripts"] == 0
+    assert roles == ["drums", "bass", "vocal", "guitar", "guitar", "guitar", "guide"]
+    assert found["tableWidth"] <= 1366 - 2 * 16
+    assert png_size(tmp_path / "demo.png") == (width, height)
 
 
 def test_batch_report_renders(tmp_path: Path) -> None:

@@ -3,6 +3,9 @@ and one-line errors for bad files."""
 
 from __future__ import annotations
 
+import pickle
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,16 @@ import pytest
 from gainstager.errors import PlanError
 from gainstager.model import Session, Track, TrackKind
 from gainstager.plan import Faders, MeterKind, Per, Policy
-from gainstager.policy_file import BUILTIN_ROLES, PolicyFile, TrackPolicy, describe, load, parse, resolve
+from gainstager.policy_file import (
+    BUILTIN_ROLES,
+    Policies,
+    PolicyFile,
+    TrackPolicy,
+    describe,
+    load,
+    parse,
+    resolve,
+)
 
 
 def session(*tracks: Track) -> Session:
@@ -147,6 +159,26 @@ def test_command_line_over_file_over_defaults() -> None:
     assert by_name(pf, {"meter": "lufs"})["Kick In"].overridden == ("meter", "target")
 
 
+def test_policies_carry_a_run_to_every_session(tmp_path: Path) -> None:
+    """What the command line hands the pipeline: the file and the options typed, resolved per session."""
+    f = tmp_path / "team.toml"
+    f.write_text("sample-rate = 44100\nheadroom = -3.0\n[targets.kick]\ntarget = -12.0\n", encoding="utf-8")
+    policies = Policies.read(str(f), {"max-boost": 6.0})
+    assert policies.policy == Policy(sample_rate_hz=44100, headroom_dbfs=-3.0, max_boost_db=6.0)
+    resolution = policies.resolve(BAND)
+    assert resolution.file == str(f)
+    kick = next(t for t in resolution.tracks if t.name == "Kick In")
+    assert (kick.role, kick.policy.target_db, kick.policy.max_boost_db) == ("kick", -12.0, 6.0)
+    assert pickle.loads(pickle.dumps(policies)) == policies  # a batch sends it to its worker processes
+    with pytest.raises(PlanError, match=r"^--sample-rate \(44100\.0\); expected a whole number$"):
+        Policies.read(None, {"sample-rate": 44100.0})
+    # One Policy for every track: the same policy back, and no role anywhere.
+    one = Policy(meter=MeterKind.LUFS, target_db=-20.0, per=Per.CLIP, sample_rate_hz=96000)
+    fixed = Policies.fixed(one).resolve(BAND)
+    assert fixed.policy == one and {t.policy for t in fixed.tracks} == {one} and fixed.file is None
+    assert {(t.role, t.rule) for t in fixed.tracks} == {(None, "no policy file: global")}
+
+
 def test_load_reads_the_file(tmp_path: Path) -> None:
     f = tmp_path / "team.toml"
     f.write_text('meter = "LUFS"\ntarget = -23\n[roles]\n"vox" = "vocal"\n', encoding="utf-8")
@@ -174,6 +206,8 @@ def test_load_reads_the_file(tmp_path: Path) -> None:
         ('[tracks."Lead Vox"]\ntarget = -99', ['team.toml: tracks."Lead Vox".target (-99); expected -60 to 0 dB']),
         ('[tracks."Lead Vox"]\nrole = "choir"', ["tracks.\"Lead Vox\".role ('choir'); expected a role"]),
         ("builtin-roles = 1", ["team.toml: builtin-roles (1); expected true or false"]),
+        ("sample-rate = 44100.5", ["team.toml: sample-rate (44100.5); expected a whole number"]),
+        ("sample-rate = 1000", ["team.toml: sample-rate (1000); expected 8000 to 768000 Hz"]),
         ("roles = 3", ["team.toml: roles (3); expected a table"]),
         ("meter = \n", ["team.toml:1: not valid TOML (Invalid value); expected a TOML policy file"]),
         (
@@ -218,4 +252,17 @@ def test_describe_names_options_as_the_command_line_does() -> None:
         ("faders", "unity"),
         ("headroom", "-6 dBFS"),
         ("max-boost", "24 dB"),
+        ("sample-rate", "the session's"),
     )
+    assert describe(Policy(sample_rate_hz=44100))[-1] == ("sample-rate", "44100 Hz")
+
+
+def test_the_readme_example_is_the_demo_policy_and_is_valid() -> None:
+    """The README shows fixtures/demo/policy.toml; both say the same, and our reader accepts it."""
+    repo = Path(__file__).resolve().parent.parent
+    (example,) = re.findall(r"```toml\n(.*?)```", (repo / "README.md").read_text(encoding="utf-8"), re.S)
+    demo = repo / "fixtures" / "demo" / "policy.toml"
+    assert tomllib.loads(example) == tomllib.loads(demo.read_text(encoding="utf-8"))
+    pf = load(str(demo))
+    assert [r.pattern for r in pf.rules if r.origin == str(demo)] == ["scratch|guide"]
+    assert dict(pf.role("vocal").settings)["target"] == -12.0
