@@ -8,7 +8,7 @@ the time limit, records every finished session in the journal as soon as it is b
 `BatchItem` per session as it finishes.
 
 The session, not the file, is the unit of work: a session's plan needs all of its clips' levels at once, and
-its output is written by the worker that measured it, so nothing but a small summary travels back. Each worker
+its output is written by the worker that measured it, so only the session's report travels back. Each worker
 process keeps one level cache for all the sessions it processes, so a sample shared by several projects is
 measured once per worker.
 
