@@ -123,11 +123,14 @@ HtmlOpt = Annotated[
 
 
 def _err(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    """One line, always: a newline that reached a message (a file name holds one) is shown escaped."""
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    print(f"error: {one_line}", file=sys.stderr)
 
 
-def _run(fn: Callable[[], T]) -> T:
-    """Turn errors into one line on stderr and an exit code; Ctrl-C exits 130."""
+def _run(fn: Callable[[], T], path: str = "") -> T:
+    """Turn errors into one line on stderr (naming `path` where the error itself cannot) and an exit code;
+    Ctrl-C exits 130."""
     try:
         return fn()
     except GainstagerError as exc:
@@ -137,7 +140,7 @@ def _run(fn: Callable[[], T]) -> T:
         print("interrupted", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except MemoryError:
-        _err("out of memory")
+        _err(f"{path}: out of memory" if path else "out of memory")
         raise typer.Exit(EXIT_ERROR) from None
 
 
@@ -202,6 +205,7 @@ def _one_session(
     _write_report(html, lambda: html_views.session_page(r))
     return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
 
+
 SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
 
 
@@ -211,7 +215,7 @@ def analyze(
     session: SessionArg, policy: Policies, as_json: JsonOpt = False, strict: StrictOpt = False, html: HtmlOpt = None
 ) -> None:
     """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes no session."""
-    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, html=html)))
+    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, html=html), session))
 
 
 @app.command()
@@ -246,7 +250,9 @@ def apply(
     def write(a: Analysis) -> WriteResult:
         return output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
 
-    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, write, dry_run=dry_run, html=html)))
+    raise typer.Exit(
+        _run(lambda: _one_session(session, policy, as_json, strict, write, dry_run=dry_run, html=html), session)
+    )
 
 
 DEFAULT_SESSION_TIMEOUT_S = 600.0  # a 100-track, 10-minute session takes about a minute on one core
@@ -485,3 +491,7 @@ def main() -> None:
             raise
         _err(f"internal error ({type(exc).__name__}: {exc}); set GAINSTAGER_DEBUG=1 for details")
         sys.exit(EXIT_ERROR)
+    finally:  # the work is over and the exit code set: a Ctrl-C while the interpreter shuts down must not undo it
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,7 +64,10 @@ class MediaFinder:
 
     def _confirmed(self, path: str, media: MediaRef) -> bool:
         try:
-            if media.size_bytes and os.path.getsize(path) != media.size_bytes:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or a device found by name is never opened
+                return False
+            if media.size_bytes and st.st_size != media.size_bytes:
                 return False
             if media.fingerprint is not None:
                 with open(path, "rb") as f:
@@ -129,4 +133,6 @@ def _status_reason(clip: Clip) -> str:
     }
     if clip.status == ClipStatus.ACTIVE:
         return "no media reference"
+    if clip.status == ClipStatus.INVALID:
+        return f"unreadable or implausible value in the session: {clip.note}"
     return reasons.get(clip.status, str(clip.status))

@@ -8,7 +8,9 @@ the master. A saved solo is a listening state, not a mix decision: the predictio
 
 from __future__ import annotations
 
+import bisect
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -126,8 +128,12 @@ def mix(
     }
     master_gain_linear = db_to_gain(fader_db.get(session.master.track_id, playing_fader_db(session.master)))
     players: dict[str, ClipPlayer] = {}
+    playing_spans = _playing_spans(by_track.values(), rate)
     done = 0
     while done < total:
+        done = _next_playing_frame(playing_spans, done)  # silence between clips is skipped, however long
+        if done >= total:
+            break
         block = _Block(done, min(BLOCK_FRAMES, total - done), rate, players)
         bus: dict[str, tuple[FloatArray, Mask]] = {}  # what children send each folder (stereo, post-fader)
         master = np.zeros((block.count, 2), dtype=np.float32)
@@ -160,6 +166,30 @@ def mix(
     levels = {k: m.result() for k, m in group_meters.items()}
     levels.update({k: m.result() for k, m in track_meters.items()})
     return MixResult(levels, gain_to_db(master_peak), overlapping | set(group_meters))
+
+
+def _playing_spans(tracks: Iterable[list[Playable]], rate: int) -> list[tuple[int, int]]:
+    """The frames where some clip plays, as sorted, merged [start, end) spans."""
+    spans = sorted(
+        (max(math.floor(p.clip.timeline_start_s * rate), 0), math.ceil(p.clip.timeline_end_s * rate))
+        for ps in tracks
+        for p in ps
+    )
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        elif b > a:
+            merged.append((a, b))
+    return merged
+
+
+def _next_playing_frame(spans: list[tuple[int, int]], frame: int) -> int:
+    """`frame` if some clip plays there, else the start of the next span (sys.maxsize when none is left)."""
+    i = bisect.bisect_right(spans, (frame, math.inf)) - 1
+    if i >= 0 and frame < spans[i][1]:
+        return frame
+    return spans[i + 1][0] if i + 1 < len(spans) else sys.maxsize
 
 
 def _feed(meter: Meter, audio: FloatArray, playing: Mask) -> None:

@@ -28,6 +28,7 @@ class ClipStatus(StrEnum):
     SESSION_VIEW = "session-view"  # Live session clip: reported, not in the arrangement sum
     TAKE_LANE = "take-lane"  # Live 11+ alternative take: not played
     ALL_TAKES = "all-takes"  # REAPER ALLTAKES 1: several takes play at once
+    INVALID = "invalid"  # a number of the clip is unreadable or implausible (Clip.note says which): never edited
     MISSING = "missing"  # media not found (set by the pipeline)
     UNREADABLE = "unreadable"  # media found but could not be decoded (set by the pipeline)
     SILENT = "silent"  # measured, but silent or too short to measure (set by the pipeline)

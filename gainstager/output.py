@@ -7,14 +7,18 @@ writes through `write_atomic` (a temporary file beside the target, read back and
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import tempfiles
 from .errors import WriteError
-from .pipeline import Analysis
+from .pipeline import Analysis, Loaded
 from .verify import verify
 
 
@@ -36,38 +40,70 @@ def render_output(analysis: Analysis) -> bytes:
 def write_atomic(
     path: str, data: bytes, *, check: Callable[[bytes], None] | None = None, mode: int | None = None
 ) -> None:
-    """Write `data` to a temporary file beside `path`, re-read it, check it, then rename it into place and
-    fsync the folder (so the rename survives a crash). The file gets permission bits `mode` (default: those
-    of the file it replaces, if any). The temporary file's name says which process wrote it (`tempfiles`), so
-    the first write of a later run into the folder removes those a killed writer left behind."""
+    """Write `data` to a temporary file beside `path` (mode 0600), read it back, check it, then rename it into
+    place and fsync the folder (so the rename survives a crash). The file gets permission bits `mode` (default:
+    those of the file it replaces, if any).
+
+    The temporary file has no name until the instant before the rename where the file system allows it (Linux
+    O_TMPFILE, then a link under a `tempfiles` name): a crash or `kill -9` leaves the old file or the new one,
+    and a complete temporary file only if it lands between link and rename. Elsewhere it is named from the
+    start. Either way the next write into the folder removes what a dead writer left (`tempfiles`)."""
     folder = os.path.dirname(os.path.abspath(path))
+    tempfiles.remove_stale_once(folder)
+    tmp: str | None = None
     try:
-        tempfiles.remove_stale_once(folder)  # what a killed earlier run left in this folder
-        fd, tmp = tempfiles.create(folder)
-    except OSError as exc:
-        raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); nothing written") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
+        fd, tmp = _temporary_file(folder)
+        with os.fdopen(fd, "w+b") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        with open(tmp, "rb") as f:
+            f.seek(0)
             back = f.read()
-        if back != data:
-            raise WriteError(f"{path}: the temporary file read back differently; nothing written")
-        if check is not None:
-            check(back)
-        if mode is None and os.path.exists(path):
-            mode = os.stat(path).st_mode
-        if mode is not None:
-            os.chmod(tmp, mode & 0o7777)
-        os.replace(tmp, path)
+            if back != data:
+                raise WriteError(f"{path}: the temporary file read back differently; nothing written")
+            if check is not None:
+                check(back)
+            if mode is None and os.path.exists(path):
+                mode = os.stat(path).st_mode
+            if mode is not None:
+                os.fchmod(f.fileno(), mode & 0o7777)
+            if tmp is None:
+                tmp = _link_into(folder, f.fileno())
+            os.replace(tmp, path)
+            tmp = None
         _fsync_folder(folder)
     except OSError as exc:
         raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); nothing written") from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def _temporary_file(folder: str) -> tuple[int, str | None]:
+    """(descriptor, None) of an unnamed file in `folder`, or (descriptor, path) of a named one where unsupported."""
+    if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):
+        try:
+            return os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600), None
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+    return tempfiles.create(folder)
+
+
+def _link_into(folder: str, fd: int) -> str:
+    """Give the unnamed file `fd` a temporary name in `folder`: linkat(AT_SYMLINK_FOLLOW) through /proc, as
+    open(2) documents (a directory descriptor makes os.link call linkat rather than link, which would not follow)."""
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        while True:
+            name = tempfiles.fresh_name()
+            try:
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+                return os.path.join(folder, name)
+            except FileExistsError:
+                continue
+    finally:
+        os.close(dir_fd)
 
 
 def _fsync_folder(folder: str) -> None:
@@ -107,17 +143,46 @@ def write(
     target = loaded.path if in_place else output or default_output(loaded.path)
     if os.path.abspath(target) == os.path.abspath(loaded.path) and not in_place:
         raise WriteError(f"{target}: refusing to overwrite the input; use --in-place (a backup is kept)")
-    backup = None
     mode = _mode_of(loaded.path)  # the output and the backup keep the input's permission bits
-    if in_place and changed:
-        backup = _backup_name(loaded.path)
-        write_atomic(backup, loaded.data, mode=mode)
 
     def check(back: bytes) -> None:
         verify(loaded.fmt, loaded.session, analysis.edits, back)
 
-    write_atomic(target, data, check=check, mode=mode)
+    if not in_place:
+        write_atomic(target, data, check=check, mode=mode)
+        return WriteResult(target, None, changed)
+    with _locked_unchanged(loaded):  # another gainstager on the same session fails here; nothing is mixed
+        backup = None
+        if changed:
+            backup = _backup_name(loaded.path)
+            write_atomic(backup, loaded.data, mode=mode)
+        write_atomic(target, data, check=check, mode=mode)
     return WriteResult(target, backup, changed)
+
+
+@contextlib.contextmanager
+def _locked_unchanged(loaded: Loaded) -> Iterator[None]:
+    """Hold an exclusive lock (flock) on the session file and make sure it still holds the bytes that were
+    analysed; WriteError otherwise. The lock dies with the process, so a killed run never leaves it behind."""
+    path = loaded.path
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot reopen the session ({exc.strerror or exc}); nothing written") from exc
+    with open(fd, "rb") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise WriteError(f"{path}: another process is writing this session (locked); nothing written") from exc
+        try:
+            st = os.fstat(f.fileno())
+            same = stat.S_ISREG(st.st_mode) and st.st_ino == os.stat(path).st_ino
+            same = same and f.read(len(loaded.data) + 1) == loaded.data
+        except OSError:
+            same = False
+        if not same:
+            raise WriteError(f"{path}: the session changed on disk since it was read; nothing written")
+        yield
 
 
 def _mode_of(path: str) -> int | None:

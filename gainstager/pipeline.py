@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import mix, parsers, render
+from . import files, mix, parsers, render
 from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
 from .model import ClipStatus, Edit, Levels, Session
@@ -37,15 +37,14 @@ class Loaded:
 
 
 def load(path: str) -> Loaded:
-    """Read and parse a session; FormatError (one line, file named) for anything that is not one."""
+    """Read and parse a session; FormatError (one line, file named) for anything that is not one.
+
+    Only a regular file is read, at most MAX_SESSION_BYTES (`files.read_regular`): a FIFO, a device (a symlink
+    to /dev/zero) or a directory is refused, so nothing blocks or reads forever."""
     try:
-        size = os.path.getsize(path)
-        if size > MAX_SESSION_BYTES:
-            raise FormatError(f"{path}: file too large ({size} bytes); expected at most {MAX_SESSION_BYTES}")
-        with open(path, "rb") as f:
-            data = f.read()
+        data = files.read_regular(path, MAX_SESSION_BYTES)
     except OSError as exc:
-        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc}); expected a session file") from exc
     fmt = parsers.detect(data, path)
     try:
         session, document = fmt.parse(data, path)

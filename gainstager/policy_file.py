@@ -70,6 +70,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from . import files
 from .errors import PlanError
 from .model import Session, Track, TrackKind
 from .plan import Faders, MeterKind, Per, Policy
@@ -89,6 +90,7 @@ OPTIONS: dict[str, str] = {
     "sample-rate": "sample_rate_hz",
 }
 _ENUMS: dict[str, type[StrEnum]] = {"meter": MeterKind, "per": Per, "faders": Faders}
+MAX_POLICY_BYTES = 1 << 20  # a policy file is a few KiB of TOML; 1 MiB is far beyond any
 _INTEGERS = ("sample-rate",)
 _UNITS = {"target": "dB", "peak-ceiling": "dBTP", "headroom": "dBFS", "max-boost": "dB", "sample-rate": "Hz"}
 TARGET_OPTIONS = ("meter", "target", "peak-ceiling")  # what a role or a track may set
@@ -239,8 +241,7 @@ def describe(policy: Policy) -> tuple[tuple[str, str], ...]:
 def load(path: str) -> PolicyFile:
     """Read and parse a policy file; a PlanError of one line for anything wrong with it."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = files.read_regular(path, MAX_POLICY_BYTES)
     except OSError as exc:
         raise PlanError(f"{path}: cannot read the policy file ({exc.strerror or exc})") from exc
     try:

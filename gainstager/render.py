@@ -41,6 +41,7 @@ from .resample import Converter, Source, Stretcher, same_rate
 from .units import db_to_gain
 
 _EPS = 1e-7  # frames; absorbs float error so that frame k of a rate-1 clip reads source frame k
+_MIN_FADE_S = 1e-9
 _PREROLL_S = 0.005  # source time fed to a resampler before a segment starts, so its filter starts on signal
 PLAYING = frozenset({ClipStatus.ACTIVE, ClipStatus.FREEZE_RENDER})  # the statuses whose audio reaches the mix
 Mask = npt.NDArray[np.bool_]
@@ -259,10 +260,12 @@ class ClipPlayer:
         if clip.fade_in_s > 0.0 or clip.fade_out_s > 0.0:
             t = self._origin + np.arange(first_frame, first_frame + len(part), dtype=np.float64) / self._rate
             envelope = np.full(len(t), self._gain, dtype=np.float64)
+            # A fade shorter than _MIN_FADE_S (far below one sample at any rate) shapes the samples as it would,
+            # but dividing by it cannot overflow (a 1e-308 s fade would).
             if clip.fade_in_s > 0.0:
-                envelope *= np.clip((t - clip.timeline_start_s) / clip.fade_in_s, 0.0, 1.0)
+                envelope *= np.clip((t - clip.timeline_start_s) / max(clip.fade_in_s, _MIN_FADE_S), 0.0, 1.0)
             if clip.fade_out_s > 0.0:
-                envelope *= np.clip((clip.timeline_end_s - t) / clip.fade_out_s, 0.0, 1.0)
+                envelope *= np.clip((clip.timeline_end_s - t) / max(clip.fade_out_s, _MIN_FADE_S), 0.0, 1.0)
             part *= envelope[:, None].astype(np.float32)
         elif self._gain != 1.0:
             part *= np.float32(self._gain)

@@ -16,10 +16,11 @@ than a day, which no atomic write lasts; the same age rule covers the names of e
 (``.gainstager-XXXXXXXX.tmp`` from mkstemp), which do not name their writer. A live writer's file, ours or
 another run's on this machine, is never removed, and neither is anything that is not exactly our pattern.
 
-Why names and not a file the kernel cleans up by itself (Linux O_TMPFILE, then linkat): it exists on Linux
-only, and not on the file systems archives live on (NFS, SMB, exFAT drives); an atomic replace still needs a
-named link before the rename, so a kill in that window still leaves a file; and it would be a second code
-path beside this one, which every platform needs anyway.
+Where the file system offers it (Linux O_TMPFILE), output.write_atomic writes an unnamed file and gives it one
+of these names only in the instant before the rename (`fresh_name`), so a kill during the write itself leaves
+nothing; an atomic replace still needs that named link, so a kill between link and rename leaves a (complete)
+file, which `remove_stale` removes. Elsewhere (macOS, NFS, SMB, exFAT drives) the file is named from the start
+(`create`), and a kill at any moment of the write leaves one, also removed by the next run.
 """
 
 from __future__ import annotations
@@ -78,13 +79,17 @@ def _me() -> str:
     return f"{_PREFIX}.{_host()}.{_boot_id()}.{pid}.{_start_ticks(pid) or 0}"
 
 
+def fresh_name() -> str:
+    """A new name (no folder) for a temporary file of this process."""
+    return f"{_me()}.{secrets.token_hex(4)}.tmp"
+
+
 def create(folder: str) -> tuple[int, str]:
-    """Create a new temporary file in `folder` (mode 0600, like mkstemp); return (fd, path)."""
-    me = _me()
+    """Create a new temporary file in `folder` (mode 0600, read-write, like mkstemp); return (fd, path)."""
     while True:
-        path = os.path.join(folder, f"{me}.{secrets.token_hex(4)}.tmp")
+        path = os.path.join(folder, fresh_name())
         try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), path
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), path
         except FileExistsError:
             continue
 

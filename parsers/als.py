@@ -63,6 +63,13 @@ NAME: Final = "als"
 SUFFIXES: Final = (".als",)
 
 MAX_XML_BYTES: Final = 512 * 1024 * 1024  # decompressed size cap (the largest real set seen is 41 MB)
+# Real sets compress 15-25x (the corpus); past 64 MiB of XML, a file that inflates more than this is a bomb.
+MAX_GZIP_RATIO: Final = 100
+_MIN_RATIO_CAP: Final = 64 * 1024 * 1024
+# Tags ('<') per document and per byte: the largest real set has 720,000 in 27.5 MB (38 bytes each); lxml spends
+# about 120 bytes per element, so these keep a parse under about 500 MB and under 15x the XML's size.
+MAX_XML_TAGS: Final = 4_000_000
+MIN_BYTES_PER_TAG: Final = 8
 _CHUNK: Final = 1 << 20
 
 FADER_MIN_GAIN: Final = 0.0003162277571  # -70 dB, Live 9-12 MidiControllerRange Min (FORMAT-ALS.md §4)
@@ -77,6 +84,7 @@ CRC_BYTES: Final = 16384  # Live checks a sample found elsewhere by the CRC of i
 SENTINEL_TIME: Final = -63072000.0  # "value before the first point" event time (FORMAT-ALS.md §5)
 _RAMP_STEP_BEATS: Final = 0.25  # warped clips inside a tempo ramp: one segment per 16th note
 _MAX_SEGMENTS_PER_CLIP: Final = 100_000
+_MAX_RATE: Final = 1000.0  # source seconds per second: far beyond any warp, and positions stay exact in int64
 _TYPE3_ANCESTOR_LEVELS: Final = 3
 
 
@@ -164,50 +172,76 @@ def sniff(data: bytes, path: str) -> bool:
 
 
 def _gunzip(data: bytes, path: str, cap: int) -> bytes:
-    inflater = zlib.decompressobj(wbits=31)
+    """The XML inside, every gzip member in turn (RFC 1952 §2.2; zlib's gzread does the same), at most
+    `cap` bytes and at most MAX_GZIP_RATIO times the compressed size (past 64 MiB): a bomb stops early."""
+    cap = min(cap, max(_MIN_RATIO_CAP, MAX_GZIP_RATIO * len(data)))
     parts: list[bytes] = []
     total = 0
     pending = data
     try:
-        while True:
-            chunk = inflater.decompress(pending, _CHUNK)
-            total += len(chunk)
-            if total > cap:
+        while pending:
+            if pending[:2] != b"\x1f\x8b":
                 raise FormatError(
-                    f"{path}: decompressed size (over {cap} bytes); expected at most {cap} bytes "
-                    f"(MAX_XML_BYTES cap on the XML inside the gzip)"
+                    f"{path}: {len(pending)} bytes of trailing data after the gzip stream "
+                    f"(starting {pending[:8]!r}); expected the file to end with it"
                 )
-            parts.append(chunk)
-            pending = inflater.unconsumed_tail
-            if inflater.eof or (not pending and not chunk):
-                break
+            inflater = zlib.decompressobj(wbits=31)
+            while True:
+                chunk = inflater.decompress(pending, _CHUNK)
+                total += len(chunk)
+                if total > cap:
+                    raise FormatError(
+                        f"{path}: decompressed size (over {cap} bytes from {len(data)}); expected at most "
+                        f"{cap} bytes (MAX_XML_BYTES, and at most {MAX_GZIP_RATIO}x the file past 64 MiB)"
+                    )
+                parts.append(chunk)
+                pending = inflater.unconsumed_tail
+                if inflater.eof or (not pending and not chunk):
+                    break
+            if not inflater.eof:
+                raise FormatError(
+                    f"{path}: truncated gzip ({len(data)} bytes read, stream not finished); expected a complete file"
+                )
+            pending = inflater.unused_data
     except zlib.error as exc:
         raise FormatError(f"{path}: corrupt gzip data ({exc}); expected a gzip-compressed Live set") from None
-    if not inflater.eof:
-        raise FormatError(
-            f"{path}: truncated gzip ({len(data)} bytes read, stream not finished); expected a complete file"
-        )
     return b"".join(parts)
 
 
-_ROOT_START = re.compile(rb"<[A-Za-z_]")
+_PROLOG_ITEM = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.S)  # the XML declaration, PIs, comments
 
 
 def _reject_dtd(xml: bytes, path: str) -> None:
-    found = _ROOT_START.search(xml)
-    prolog = xml[: found.start()] if found else xml
-    for word in (b"<!DOCTYPE", b"<!ENTITY"):
-        if word in prolog:
-            raise FormatError(
-                f"{path}: XML declares a DTD ({word.decode()[1:]}); expected a Live set without DOCTYPE "
-                "or entity declarations (refused: entity expansion attacks)"
-            )
+    """Refuse a DOCTYPE (or any other declaration) before the root element, however it is hidden."""
+    pos = 3 if xml.startswith(b"\xef\xbb\xbf") else 0
+    while (item := _PROLOG_ITEM.match(xml, pos)) is not None:
+        pos = item.end()
+    rest = xml[pos : pos + 64].lstrip()
+    if rest.startswith(b"<!"):
+        word = rest[2:].split(None, 1)[0][:16].decode("ascii", "replace") if rest[2:].split() else ""
+        raise FormatError(
+            f"{path}: XML declares a DTD ({word!r}); expected a Live set without DOCTYPE "
+            "or entity declarations (refused: entity expansion attacks)"
+        )
+
+
+def _check_size(xml: bytes, path: str) -> None:
+    """Bound what lxml will spend: tags in all, and tags per byte (millions of ``<a/>`` cost ~30x their size)."""
+    tags = xml.count(b"<")
+    limit = min(MAX_XML_TAGS, len(xml) // MIN_BYTES_PER_TAG + 1000)
+    if tags > limit:
+        raise FormatError(
+            f"{path}: XML with {tags} tags in {len(xml)} bytes; expected at most {limit} "
+            f"(at most {MAX_XML_TAGS}, and one per {MIN_BYTES_PER_TAG} bytes on average)"
+        )
 
 
 def _parse_xml(xml: bytes, path: str) -> etree._Element:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
+        # Plugin states can pass libxml2's default 10 MB per text node, so its huge mode stays on: depth is still
+        # capped (2048) and _check_size has bounded the element count and the size before this point.
         huge_tree=True,
         load_dtd=False,
         dtd_validation=False,
@@ -216,7 +250,8 @@ def _parse_xml(xml: bytes, path: str) -> etree._Element:
     try:
         root = etree.fromstring(xml, parser)
     except etree.XMLSyntaxError as exc:
-        raise FormatError(f"{path}: broken XML ({exc.msg}); expected a well-formed Live set") from None
+        msg = " ".join(str(exc.msg or "unknown error").split())  # libxml2 messages may hold newlines
+        raise FormatError(f"{path}: broken XML ({msg}); expected a well-formed Live set") from None
     if root.getroottree().docinfo.internalDTD is not None:
         raise FormatError(f"{path}: XML declares a DTD; expected a Live set without DOCTYPE")
     if root.tag != "Ableton":
@@ -232,7 +267,7 @@ def _major_version(root: etree._Element, path: str) -> int:
     major = int(head)
     if major < _OLDEST:
         raise FormatError(
-            f"{path}: Live version ({minor}, {root.get('Creator', '?')}); expected Live {_OLDEST} or newer"
+            f"{path}: Live version ({minor!r}, {root.get('Creator', '?')!r}); expected Live {_OLDEST} or newer"
         )
     return major
 
@@ -240,17 +275,60 @@ def _major_version(root: etree._Element, path: str) -> int:
 # --- number helpers ---------------------------------------------------------------------------------------
 
 
-def _float(el: etree._Element | None, default: float = 0.0) -> float:
+class _Invalid(Exception):
+    """A number that is not one, or not plausible: skips the clip it sits in, or refuses the set."""
+
+
+_BEATS: Final = 1_000_000.0  # beats or source seconds: 8 days at 120 BPM
+_DAY_S: Final = 86_400.0  # the longest a clip may play: measuring costs what it plays
+
+# The plausible range of every number read, by the element (or attribute) holding it. A value that is not a plain
+# decimal number, not finite or out of range skips the clip it sits in (ClipStatus.INVALID, with the reason) and
+# refuses the set anywhere else (a mixer, an envelope, the tempo): those cannot be left out of the mix.
+_PLAUSIBLE: Final[dict[str, tuple[float, float]]] = {
+    "SampleVolume": (0.0, 1000.0),  # linear clip gain; Live's handle stops at +24 dB (15.85), FORMAT-ALS.md §7
+    "Volume": (0.0, 1000.0),  # linear fader and its envelope points; Live's range is -70..+6 dB (§4)
+    "Pan": (-1.0, 1.0),
+    "Send": (0.0, 1000.0),  # linear send level
+    "Tempo": (1.0, 1000.0),  # BPM; Live offers 20-999
+    "CurrentStart": (-_BEATS, _BEATS),
+    "CurrentEnd": (-_BEATS, _BEATS),
+    "LoopStart": (-_BEATS, _BEATS),
+    "LoopEnd": (-_BEATS, _BEATS),
+    "StartRelative": (-_BEATS, _BEATS),
+    "FadeInLength": (-1.0, _BEATS),  # tiny negative lengths occur (-2.5e-8 in the corpus) and count as 0
+    "FadeOutLength": (-1.0, _BEATS),
+    "PitchCoarse": (-48.0, 48.0),  # semitones; Live offers -48..+48
+    "PitchFine": (-100.0, 100.0),  # cents; Live offers -50..+50
+    "BeatTime": (-_BEATS, _BEATS),  # warp markers
+    "SecTime": (-_BEATS, _BEATS),
+    "Time": (SENTINEL_TIME, _BEATS),  # automation event times, the "before the first point" sentinel included
+    "RelativePathType": (0.0, 255.0),
+    "WarpMode": (0.0, 255.0),  # Beats, Tones, Texture, Re-Pitch, Complex, Complex Pro (0-6)
+    "FileSize": (0.0, 2.0**53),
+    "OriginalFileSize": (0.0, 2.0**53),
+    "Crc": (0.0, 65535.0),  # CRC-16
+    "OriginalCrc": (0.0, 65535.0),
+}
+_PLAIN_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _number(text: str, name: str) -> float:
+    """`text` as a number, if it is a plain decimal one, finite and inside the range of `name`; else _Invalid."""
+    low, high = _PLAUSIBLE[name]
+    value = float(text) if _PLAIN_NUMBER.fullmatch(text) else math.nan
+    if not low <= value <= high:
+        raise _Invalid(f"{name} ({text[:40]!r}); expected a number from {low:g} to {high:g}")
+    return value
+
+
+def _float(el: etree._Element | None, default: float = 0.0, name: str | None = None) -> float:
+    """The element's Value (`default` when the element or the attribute is missing), checked against the range
+    of `name` (default: the element's tag)."""
     if el is None:
         return default
     text = el.get("Value")
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        return default
-    return value if math.isfinite(value) else default
+    return default if text is None else _number(text, name or str(el.tag))
 
 
 def _bool(el: etree._Element | None, default: bool = False) -> bool:
@@ -337,7 +415,7 @@ class TempoMap:
                 b1 = self._beats[i + 1]
                 if b1 > b0 and self._bpms[i + 1] != self._bpms[i] and b1 > start and b0 < end:
                     k = math.floor(max(b0, start) / _RAMP_STEP_BEATS) + 1
-                    while (x := k * _RAMP_STEP_BEATS) < min(b1, end):
+                    while (x := k * _RAMP_STEP_BEATS) < min(b1, end) and len(out) <= _MAX_SEGMENTS_PER_CLIP:
                         if x > start:
                             out.append(x)
                         k += 1
@@ -548,10 +626,10 @@ def _media(file_ref: etree._Element, quirks: _Quirks, als_path: str) -> MediaRef
         size_el, crc_el = file_ref.find("SearchHint/FileSize"), file_ref.find("SearchHint/Crc")
     if not file_name:
         return None
-    if size_el is not None:
-        size = int(_float(size_el, -1)) if _float(size_el, -1) >= 0 else None
-    if crc_el is not None:
-        crc = int(_float(crc_el, -1)) if _float(crc_el, -1) >= 0 else None
+    if size_el is not None and size_el.get("Value") is not None:
+        size = int(_float(size_el))
+    if crc_el is not None and crc_el.get("Value") is not None:
+        crc = int(_float(crc_el))
     als_dir = os.path.dirname(als_path)
     parent = os.path.dirname(als_dir) if als_dir else ".."
     in_backup = os.path.basename(os.path.normpath(als_dir or ".")).lower() == "backup"
@@ -606,10 +684,7 @@ def _events(parent: etree._Element | None, tag: str = "FloatEvent") -> list[etre
 
 
 def _time(el: etree._Element) -> float:
-    try:
-        return float(el.get("Time", "0"))
-    except ValueError:
-        return 0.0
+    return _number(el.get("Time", "0"), "Time")
 
 
 def _param_manual(param: etree._Element | None) -> tuple[float | None, etree._Element | None]:
@@ -618,10 +693,10 @@ def _param_manual(param: etree._Element | None) -> tuple[float | None, etree._El
         return None, None
     manual = param.find("Manual")
     if manual is not None:
-        return _float(manual), manual
+        return _float(manual, name=str(param.tag)), manual
     events = param.findall("ArrangerAutomation/Events/*")
     if events:
-        return _float(events[0]), events[0]
+        return _float(events[0], name=str(param.tag)), events[0]
     return None, None
 
 
@@ -642,7 +717,10 @@ def _envelope_events(track: etree._Element, param: etree._Element | None, quirks
     manual = param.find("Manual")
     if len(events) > 1:
         return events
-    if len(events) == 1 and manual is not None and format_value(_float(events[0])) != format_value(_float(manual)):
+    name = str(param.tag)
+    if len(events) == 1 and manual is not None and format_value(_float(events[0], name=name)) != format_value(
+        _float(manual, name=name)
+    ):
         return events  # Live 9: a lone sentinel that differs from Manual is what plays (FORMAT-ALS.md §5)
     return []
 
@@ -650,15 +728,13 @@ def _envelope_events(track: etree._Element, param: etree._Element | None, quirks
 def _tempo_map(master: etree._Element, mixer: etree._Element | None, quirks: _Quirks, path: str) -> TempoMap:
     tempo = mixer.find("Tempo") if mixer is not None else None
     base, _ = _param_manual(tempo)
-    bpm0 = base if base and base > 0 else 120.0
+    bpm0 = 120.0 if base is None else base  # Live's default tempo when the set has none
     events = _envelope_events(master, tempo, quirks) if tempo is not None else []
     if quirks.track_envelopes is False and tempo is not None:
         events = _events(tempo.find("ArrangerAutomation/Events"))
     points: list[tuple[float, float]] = []
     for ev in events:
-        value = _float(ev, float("nan"))
-        if not (math.isfinite(value) and value > 0):
-            raise FormatError(f"{path}: tempo automation value ({ev.get('Value')}); expected a BPM above 0")
+        value = _float(ev, float("nan"), "Tempo")
         when = _time(ev)
         points.append((0.0 if when <= SENTINEL_TIME / 2 else when, value))
     if not points:
@@ -714,6 +790,8 @@ def _mixer_track(
         sends += bool(level is not None and level > FADER_MIN_GAIN * 1.001 and _bool(enabled, True))
     speaker, _ = _param_manual_bool(mixer.find("Speaker") if mixer is not None else None)
     devices = el.find(mixer_path.rsplit("/", 1)[0] + "/DeviceChain/Devices")
+    # without a fader value there is nothing to rewrite: a range of one value keeps the planner off it
+    low, high = (FADER_MIN_DB, FADER_MAX_DB) if fader_el is not None else (0.0, 0.0)
     return Track(
         track_id=track_id,
         name=name,
@@ -727,10 +805,10 @@ def _mixer_track(
         frozen=_bool(el.find("Freeze")),
         has_fx=devices is not None and len(devices) > 0,
         automation=Automation.LINEAR_ENVELOPE if envelope else Automation.NONE,
-        envelope_max_db=gain_to_db(max(_float(e) for e in envelope)) if envelope else NEG_INF,
-        fader_max_db=FADER_MAX_DB,
-        fader_min_db=FADER_MIN_DB,
-        note=note,
+        envelope_max_db=gain_to_db(max(_float(e, name="Volume") for e in envelope)) if envelope else NEG_INF,
+        fader_max_db=high,
+        fader_min_db=low,
+        note=note if fader_el is not None else "; ".join(filter(None, (note, "no fader value: not edited"))),
         sends=sends,
     )
 
@@ -830,6 +908,13 @@ def _freeze_clips(track: etree._Element) -> list[_RawClip]:
 
 def parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
     """Parse Live set bytes into a `Session` and the `AlsDocument` that `apply` splices into."""
+    try:
+        return _parse(data, path)
+    except _Invalid as exc:  # outside a clip: a mixer, an envelope or the tempo
+        raise FormatError(f"{path}: {exc}") from None
+
+
+def _parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
     if not data:
         raise FormatError(f"{path}: empty file (0 bytes); expected an Ableton Live set")
     gzipped = data[:2] == b"\x1f\x8b"
@@ -845,6 +930,7 @@ def parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
     if not head.startswith(b"<"):
         raise FormatError(f"{path}: not XML (starts with {xml[:16]!r}); expected gzip or '<?xml' of a Live set")
     _reject_dtd(xml, path)
+    _check_size(xml, path)
     root = _parse_xml(xml, path)
     major = _major_version(root, path)
     quirks = _QUIRKS[min(major, _NEWEST)]
@@ -948,6 +1034,21 @@ def parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
 def _clip(
     rc: _RawClip, clip_id: str, track_id: str, tempo: TempoMap, quirks: _Quirks, path: str, col: _Collector
 ) -> Clip:
+    """The clip, or an INVALID one (no segments, never edited) saying which number cannot be trusted."""
+    try:
+        clip, volume_el = _checked_clip(rc, clip_id, track_id, tempo, quirks, path)
+    except _Invalid as exc:
+        name_el = rc.el.find("Name")
+        name = name_el.get("Value", "") if name_el is not None else ""
+        return Clip(clip_id, track_id, name, ClipStatus.INVALID, None, (), note=str(exc))
+    if volume_el is not None and not rc.freeze:  # a freeze clip is re-rendered by Live: never edited
+        col.add(volume_el, _Slot.CLIP_GAIN, clip_id, 0.0, CLIP_GAIN_MAX)
+    return clip
+
+
+def _checked_clip(
+    rc: _RawClip, clip_id: str, track_id: str, tempo: TempoMap, quirks: _Quirks, path: str
+) -> tuple[Clip, etree._Element | None]:
     el = rc.el
     name_el = el.find("Name")
     name = name_el.get("Value", "") if name_el is not None else ""
@@ -956,11 +1057,12 @@ def _clip(
     if el.tag == "MidiClip":
         s0, s1 = tempo.seconds(t.start_beat + offset), tempo.seconds(t.end_beat + offset)
         segs = [Segment(s0, s1 - s0, 0.0, 1.0)] if s1 > s0 else []
-        return Clip(clip_id, track_id, name, ClipStatus.MIDI, None, tuple(segs))
+        return Clip(clip_id, track_id, name, ClipStatus.MIDI, None, tuple(segs)), None
+    plays_s = tempo.seconds(t.end_beat + offset) - tempo.seconds(t.start_beat + offset)
+    if not plays_s <= _DAY_S:
+        raise _Invalid(f"clip plays {plays_s:.0f} s (CurrentStart to CurrentEnd); expected at most {_DAY_S:g} s")
     volume_el = el.find("SampleVolume")
     gain = _float(volume_el, 1.0)
-    if volume_el is not None and not rc.freeze:  # a freeze clip is re-rendered by Live: never edited
-        col.add(volume_el, _Slot.CLIP_GAIN, clip_id, 0.0, CLIP_GAIN_MAX)
     file_ref = el.find("SampleRef/FileRef")
     media = _media(file_ref, quirks, path) if file_ref is not None else None
     status = rc.status
@@ -971,11 +1073,14 @@ def _clip(
     if t.warped:
         warp = _WarpMap(
             [
-                (float(m.get("BeatTime", "0")), float(m.get("SecTime", "0")))
+                (_number(m.get("BeatTime", "0"), "BeatTime"), _number(m.get("SecTime", "0"), "SecTime"))
                 for m in el.findall("WarpMarkers/WarpMarker")
             ]
         )
     segs = clip_segments(t, tempo, warp, offset)
+    fastest = max((abs(g.rate) for g in segs), default=0.0)
+    if not fastest <= _MAX_RATE:
+        raise _Invalid(f"warp markers play the source at {fastest:.3g}x; expected at most {_MAX_RATE:g}x")
     if len(segs) >= _MAX_SEGMENTS_PER_CLIP:
         notes.append(f"more than {_MAX_SEGMENTS_PER_CLIP} segments: truncated")
     if rc.session:
@@ -998,7 +1103,7 @@ def _clip(
         gain_max_db=CLIP_GAIN_MAX_DB,
         gain_min_db=NEG_INF,
         note="; ".join(notes),
-    )
+    ), volume_el
 
 
 # --- byte spans -------------------------------------------------------------------------------------------

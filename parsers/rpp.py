@@ -16,11 +16,12 @@ The authority on the format is ``shared/docs/FORMAT-RPP.md`` (cited below as "§
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
@@ -52,6 +53,7 @@ MAX_BYTES = 512 * 1024 * 1024  # the largest corpus file is 1.9 MB; anything nea
 DEFAULT_SAMPLE_RATE_HZ = 48000  # REAPER writes SAMPLERATE 0 / omits it when "project sample rate" is off
 CLIP_GAIN_MAX_DB = 24.0  # SCD: item/take volume handle "16.00 = +24 dB" (§9)
 FADER_MAX_DB = 12.0  # track fader soft maximum, 3.98 (§9)
+MAX_DEPTH = 1000  # nested blocks; REAPER writes about 8 (project, track, item, source, section, FX, plugin)
 MAX_EDIT_DB = 200.0  # apply() clamps gains to this: far above any DAW limit, well below float overflow
 _MAX_GAIN = db_to_gain(MAX_EDIT_DB)
 
@@ -87,7 +89,8 @@ _DECIMALS = {
 #   5.979 (file 10): blank and oddly indented lines written by an extension -> ignored, kept
 
 _MIDI_SOURCES = frozenset({"MIDI", "MIDIPOOL"})
-_NOT_EDITABLE = frozenset({ClipStatus.FROZEN, ClipStatus.FREEZE_RENDER})  # freezes are re-rendered, not edited
+# freezes are re-rendered, not edited; an item with a number that cannot be trusted is left as it is
+_NOT_EDITABLE = frozenset({ClipStatus.FROZEN, ClipStatus.FREEZE_RENDER, ClipStatus.INVALID})
 _NON_AUDIO_SOURCES = frozenset({"CLICK", "EMPTY", "VIDEOEFFECT", "LTC"})
 # Block names inside <FXCHAIN>/<TAKEFX>/<MASTERFXLIST> that are plugins (VST3 is written as <VST "VST3: …").
 _PLUGIN_BLOCKS = frozenset({"VST", "AU", "JS", "CLAP", "DX", "LV2", "VIDEO_EFFECT", "REWIRE"})
@@ -144,8 +147,8 @@ _KEYWORDS = frozenset(
 )
 _TOKEN = re.compile(rb'"([^"]*)"|\'([^\']*)\'|`([^`]*)`|([^ \t]+)')
 _BARE = re.compile(rb"[^ \t]+")
-_NUMBER = re.compile(rb"[ \t]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _QUOTES = b"\"'`"
+_MAX_TOKENS = 64  # the longest statement read (AUXRECV) has 13 fields
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -167,10 +170,69 @@ def format_number(value: float, decimals: int) -> str:
     return text
 
 
-def _atof(token: bytes) -> float:
-    """C ``atof`` after REAPER's ``,`` → ``.`` mapping: the longest leading number, else 0."""
-    match = _NUMBER.match(token.replace(b",", b"."))
-    return float(match.group()) if match else 0.0
+class _Invalid(Exception):
+    """A number that is not one, or not plausible: skips the item it sits in, or refuses the session."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    low: float
+    high: float
+    unit: str = ""
+    also: tuple[float, ...] = ()  # exact values allowed outside [low, high]
+
+
+_DAY_S = 86_400.0
+_TIMELINE_S = 1_000_000.0  # 11.6 days either side of the project start
+_FLAG = _Range(-(2.0**31), 2.0**31 - 1)  # flags, modes, counts and indices: REAPER writes them as C ints
+# Linear gains, up to what apply() itself may write (MAX_EDIT_DB, +200 dB): far above any DAW's limit, and what is
+# written must read back.
+_GAIN = _Range(0.0, _MAX_GAIN)
+_SIGNED_GAIN = _Range(-_MAX_GAIN, _MAX_GAIN)
+
+# The plausible range of every number read, by (context, keyword, field); anything unlisted is a _FLAG. A value
+# that is not a plain number (as C atof would read all of it, after REAPER's ',' -> '.'), not finite or out of
+# range skips the item it sits in (ClipStatus.INVALID, with the reason) and refuses the session anywhere else:
+# a track, an envelope or the project header cannot be left out of the mix without changing what is measured.
+_PLAUSIBLE: Mapping[tuple[str, bytes, int], _Range] = MappingProxyType(
+    {
+        # 0 = "not set" (REAPER then uses the device rate, §9); the K-weighting shelf at 1.7 kHz needs a Nyquist
+        # above it; 768 kHz is the top of REAPER's rate list.
+        ("_Project", b"SAMPLERATE", 1): _Range(4000.0, 768_000.0, "Hz", also=(0.0,)),
+        ("_Project", b"PANLAW", 1): _Range(0.0, 4.0),  # linear, at most +12 dB (REAPER offers 0 to -6 dB)
+        ("_Project", b"MASTER_VOLUME", 1): _GAIN,  # +12 dB soft max, more is legal (§9)
+        ("_Project", b"MASTER_VOLUME", 2): _Range(-1.0, 1.0),  # pan (§5)
+        ("_Track", b"VOLPAN", 1): _GAIN,  # fader
+        ("_Track", b"VOLPAN", 2): _Range(-1.0, 1.0),  # pan (§4)
+        ("_Track", b"AUXRECV", 3): _GAIN,  # receive level
+        ("_Item", b"POSITION", 1): _Range(-_TIMELINE_S, _TIMELINE_S, "s"),
+        ("_Item", b"LENGTH", 1): _Range(0.0, _DAY_S, "s"),  # measuring costs what the item plays: a day at most
+        ("_Item", b"FADEIN", 2): _Range(-1.0, _DAY_S, "s"),  # negative lengths count as 0
+        ("_Item", b"FADEIN", 3): _Range(-1.0, _DAY_S, "s"),
+        ("_Item", b"FADEOUT", 2): _Range(-1.0, _DAY_S, "s"),
+        ("_Item", b"FADEOUT", 3): _Range(-1.0, _DAY_S, "s"),
+        ("_Item", b"VOLPAN", 1): _GAIN,  # item volume (SCD: 16 = +24 dB handle maximum)
+        ("_Item", b"VOLPAN", 3): _SIGNED_GAIN,  # take volume; negative = polarity inverted (§6)
+        ("_Item", b"TAKEVOLPAN", 2): _SIGNED_GAIN,
+        ("_Item", b"SOFFS", 1): _Range(-_TIMELINE_S, _TIMELINE_S, "s"),
+        ("_Item", b"PLAYRATE", 1): _Range(0.0, 1000.0, "x"),  # 0 in old video items: played at 1 (with a note)
+        ("_Source", b"LENGTH", 1): _Range(0.0, _TIMELINE_S, "s"),  # SECTION window
+        ("_Source", b"STARTPOS", 1): _Range(-_TIMELINE_S, _TIMELINE_S, "s"),
+        ("_Envelope", b"PT", 2): _GAIN,  # linear (16 = +24 dB) or fader-scaled 0..1000 (§8)
+    }
+)
+_PLAIN_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _read_number(token: bytes, where: _Range) -> float:
+    """The value of a whole token (REAPER maps ',' to '.'), if finite and inside `where`; else _Invalid."""
+    text = token.replace(b",", b".")
+    value = float(text) if _PLAIN_NUMBER.fullmatch(text) else math.nan
+    if not (where.low <= value <= where.high or value in where.also):
+        shown = token[:40].decode("utf-8", "replace")
+        unit = f" {where.unit}" if where.unit else ""
+        raise _Invalid(f"({shown!r}); expected a number from {where.low:g} to {where.high:g}{unit}")
+    return value
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -250,6 +312,7 @@ class _Item:
     takes: list[_Take] = field(default_factory=lambda: [_Take()])
     selected_take: int | None = None
     freeze_render: bool = False  # a `FREEZE` line: REAPER made this item when it froze the track
+    invalid: str = ""  # why a number of this item cannot be trusted: the clip is skipped
 
 
 @dataclass(slots=True)
@@ -424,6 +487,35 @@ def _not_editable(document: RppDocument, edit: Edit) -> str:
 # --------------------------------------------------------------------------------------------------------
 # Scanning
 
+_BLANKS = re.compile(rb"[ \t\r\n]*")
+
+
+def _lines(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, offset, content) of every non-blank line, as REAPER reads lines (§3): indentation and one
+    trailing CR dropped, and a UTF-8 BOM before the first line. Lazy, and blank runs are skipped in one regex
+    step, so a file of millions of lines never becomes a list of millions."""
+    number, pos, end, first = 1, 0, len(data), True
+    while True:
+        skip = _BLANKS.match(data, pos).end()  # type: ignore[union-attr]  # `*` always matches
+        number += data.count(b"\n", pos, skip)
+        if skip >= end:
+            return
+        stop = data.find(b"\n", skip)
+        stop = end if stop < 0 else stop
+        start = skip
+        if first and data.startswith(b"\xef\xbb\xbf", start):
+            start += 3
+            while start < stop and data[start] in b" \t\r":
+                start += 1
+        content = data[start:stop]
+        if content.endswith(b"\r"):
+            content = content[:-1]
+        if content:
+            yield number, start, content
+            first = False
+        pos = stop + 1
+        number += 1
+
 
 class _Scanner:
     def __init__(self, data: bytes, path: str) -> None:
@@ -434,6 +526,7 @@ class _Scanner:
         self.tracks: list[_Track] = []
         self.folders: list[str] = []  # ids of the folder parents enclosing the next track
         self.stack: list[_Frame] = []
+        self.context_kind = ""  # the type name of the context whose statement is being read (for _PLAUSIBLE)
 
     # -- errors ------------------------------------------------------------------------------------------
     def error(self, line: int | None, what: str) -> FormatError:
@@ -459,24 +552,8 @@ class _Scanner:
 
         seen_root = False
         closed_at = 0
-        offset = 0
         number = 0
-        raw_lines = data[:end].split(b"\n")
-        last = len(raw_lines) - 1
-        for index, raw in enumerate(raw_lines):
-            line_start = offset
-            offset += len(raw) + 1
-            if index == last and not raw:
-                break  # the file ended with an EOL
-            number += 1
-            content = raw.lstrip(b" \t\r")  # REAPER skips leading blanks; indentation is not content
-            if not seen_root and content.startswith(b"\xef\xbb\xbf"):
-                content = content[3:].lstrip(b" \t\r")
-            start = line_start + len(raw) - len(content)
-            if content.endswith(b"\r"):
-                content = content[:-1]
-            if not content:
-                continue
+        for number, start, content in _lines(data[:end]):
             if not seen_root:
                 if not content.startswith(b"<REAPER_PROJECT"):
                     raise self.error(
@@ -506,6 +583,8 @@ class _Scanner:
                     closed_at = number
                 continue
             if first == 0x3C:  # '<'
+                if len(self.stack) >= MAX_DEPTH:
+                    raise self.error(number, f"blocks nested deeper than {MAX_DEPTH}; expected at most {MAX_DEPTH}")
                 name = content.split(None, 1)[0][1:].decode("ascii", "replace")
                 parent = self.stack[-1].context
                 context = self.open(parent, name, content, start, number)
@@ -534,8 +613,10 @@ class _Scanner:
         return self.build()
 
     def tokenize(self, content: bytes, start: int, number: int) -> _Line:
+        """The first _MAX_TOKENS tokens of a line (no statement has more; a line of millions costs no memory)."""
         if b'"' not in content and b"'" not in content and b"`" not in content:
-            return _Line(number, _BARE.findall(content), content, start, False)  # the common, fast case
+            bare = [m.group() for m in itertools.islice(_BARE.finditer(content), _MAX_TOKENS)]
+            return _Line(number, bare, content, start, False)  # the common, fast case
         tokens: list[bytes] = []
         for match in _TOKEN.finditer(content):
             group = match.lastindex or 4
@@ -543,22 +624,31 @@ class _Scanner:
             if group == 4 and token[0] in _QUOTES:
                 shown = content[:60].decode("utf-8", "replace")
                 raise self.error(number, f"unterminated quote in line ({shown!r}); expected a closing {chr(token[0])}")
-            tokens.append(token)
+            if len(tokens) < _MAX_TOKENS:
+                tokens.append(token)
         return _Line(number, tokens, content, start, True)
 
     def number(self, line: _Line, index: int, default: float) -> float:
         if index >= len(line.tokens):
             return default
-        value = _atof(line.tokens[index])
-        if not math.isfinite(value):
-            raise self.error(line.number, f"number out of range ({line.text(index)!r}); expected a finite number")
-        return value
+        keyword = line.tokens[0]
+        where = _PLAUSIBLE.get((self.context_kind, keyword, index), _FLAG)
+        try:
+            return _read_number(line.tokens[index], where)
+        except _Invalid as exc:
+            raise _Invalid(f"{keyword.decode('ascii', 'replace')} field {index} {exc}") from None
 
     def span(self, line: _Line, index: int, decimals: int) -> NumberSpan | None:
         if index >= len(line.tokens):
             return None
         start, end = line.span(index)
-        return NumberSpan(start, end, line.number, decimals, self.number(line, index, 0.0))
+        value = self.number(line, index, 0.0)
+        if b"," in line.tokens[index]:  # rewriting it would replace text we read by REAPER's rules, not Python's
+            raise _Invalid(
+                f"{line.text(0)} field {index} ({line.text(index)!r}) has a decimal comma; expected a plain number "
+                "(a gain is only rewritten where it reads unambiguously)"
+            )
+        return NumberSpan(start, end, line.number, decimals, value)
 
     # -- structure ---------------------------------------------------------------------------------------
     def header(self, line: _Line) -> None:
@@ -648,6 +738,17 @@ class _Scanner:
             context.owner.exact_name = "\n".join(context.lines)
 
     def statement(self, context: _Context, keyword: bytes, content: bytes, start: int, number: int) -> None:
+        """One statement; an implausible number skips the enclosing item, or refuses the session (see _PLAUSIBLE)."""
+        self.context_kind = type(context).__name__
+        try:
+            self.dispatch(context, keyword, content, start, number)
+        except _Invalid as exc:
+            item = next((f.context for f in reversed(self.stack) if isinstance(f.context, _Item)), None)
+            if item is None:
+                raise self.error(number, str(exc)) from None
+            item.invalid = item.invalid or f"line {number}: {exc}"
+
+    def dispatch(self, context: _Context, keyword: bytes, content: bytes, start: int, number: int) -> None:
         if isinstance(context, _Item):
             self.item_statement(context, keyword, content, start, number)
         elif isinstance(context, _Source):
@@ -887,15 +988,20 @@ class _Scanner:
             if others:
                 notes.append(f"also active: {', '.join(others)} (not edited)")
         automation_of[track.track_id] = automation
+        fader_db = gain_to_db(track.volume)
+        fader_range = (NEG_INF, FADER_MAX_DB)
         if track.volume_span is not None:
             spans[(track.track_id, EditField.FADER)] = (track.volume_span,)
+        elif kind is not TrackKind.MASTER:  # nothing to rewrite: a range of one value keeps the planner off it
+            fader_range = (fader_db, fader_db)
+            notes.append("no VOLPAN line: the fader plays at 0 dB and is not edited")
         if track.receives:
             notes.append("receives from " + "; ".join(track.receives))
         return Track(
             track_id=track.track_id,
             name=name,
             kind=kind,
-            fader_db=gain_to_db(track.volume),
+            fader_db=fader_db,
             pan=track.pan,
             muted=track.muted,
             soloed=track.soloed,
@@ -905,7 +1011,8 @@ class _Scanner:
             has_fx=track.fx_enabled and track.plugins > 0,
             automation=automation,
             envelope_max_db=envelope_max_db,
-            fader_max_db=FADER_MAX_DB,
+            fader_min_db=fader_range[0],
+            fader_max_db=fader_range[1],
             note="; ".join(notes),
             sends=sends,
         )
@@ -923,6 +1030,9 @@ class _Scanner:
 
         if frozen:
             status = ClipStatus.FROZEN
+        elif item.invalid:
+            status = ClipStatus.INVALID
+            notes.append(item.invalid)
         elif item.muted:
             status = ClipStatus.MUTED
         elif kind in _MIDI_SOURCES:

@@ -471,18 +471,25 @@ def test_missing_final_eol_bom_and_leading_blank_lines() -> None:
     assert out == data.replace(b"VOLPAN 1 0", b"VOLPAN 1.99526231496888 0")
 
 
-def test_comma_decimals_and_zero_sample_rate() -> None:
+def test_comma_decimals_are_read_never_rewritten_and_zero_sample_rate() -> None:
+    item = b"    <ITEM\n      VOLPAN %s -1\n      <SOURCE WAVE\n        FILE a.wav\n      >\n    >\n"
     data = (
-        b'<REAPER_PROJECT 0.1 "6.0/x64" 1\n  SAMPLERATE 0 0 0\n  <TRACK\n    VOLPAN 0,5 0 -1 -1 1\n'
-        b"    <ITEM\n      VOLPAN 1 0 0,25 -1\n      <SOURCE WAVE\n        FILE a.wav\n"
-        b"      >\n    >\n  >\n>\n"
+        b'<REAPER_PROJECT 0.1 "6.0/x64" 1\n  SAMPLERATE 0 0 0\n  <TRACK\n    VOLPAN 1 0,5 -1 -1 1\n'
+        + item % b"0,5 0 1"
+        + item % b"1 0 0,25"
+        + b"  >\n>\n"
     )
     session, document = rpp.parse(data, "x.rpp")
     assert session.sample_rate_hz == 48000
-    assert session.tracks[0].fader_db == pytest.approx(-6.0206, abs=1e-4)
-    assert session.clips[0].gain_db == pytest.approx(-12.0412, abs=1e-4)
-    out = rpp.apply(document, [Edit("track:0/item:0", EditField.CLIP_GAIN, 0.0)])
-    assert b"VOLPAN 1 0 1 -1" in out
+    assert session.tracks[0].pan == 0.5  # ',' is a decimal point to REAPER (§3)
+    read, skipped = session.clips
+    assert read.status is ClipStatus.ACTIVE and read.fixed_gain_db == pytest.approx(-6.0206, abs=1e-4)
+    # a gain we would rewrite is left alone when written with a comma: the clip is skipped, saying why
+    assert skipped.status is ClipStatus.INVALID and "('0,25') has a decimal comma" in skipped.note
+    with pytest.raises(WriteError, match="clip status invalid"):
+        rpp.apply(document, [Edit(skipped.clip_id, EditField.CLIP_GAIN, 0.0)])
+    with pytest.raises(FormatError, match=r"^x\.rpp:4: VOLPAN field 1 \('0,5'\) has a decimal comma"):
+        rpp.parse(data.replace(b"VOLPAN 1 0,5", b"VOLPAN 0,5 0"), "x.rpp")  # a track fader: refused
 
 
 SECTION_PROJECT = b"""<REAPER_PROJECT 0.1 "7.0/x64" 1
@@ -550,7 +557,7 @@ def test_nested_sections_compose() -> None:
         (b'<REAPER_PROJECT 0.1 "7.0" 1\n>\n>\n', "'>' with no open block"),
         (b'<REAPER_PROJECT 0.1 "7.0" 1\n>\nMORE\n', "content after the end"),
         (b'<REAPER_PROJECT 0.1 "7.0" 1\n  <TRACK\n    NAME "open\n  >\n>\n', 'unterminated quote.*closing "'),
-        (b'<REAPER_PROJECT 0.1 "7.0" 1\n  <TRACK\n    VOLPAN 1e999\n  >\n>\n', "finite number"),
+        (b'<REAPER_PROJECT 0.1 "7.0" 1\n  <TRACK\n    VOLPAN 1e999\n  >\n>\n', "from 0 to 1e\\+10"),
     ],
 )
 def test_bad_files_are_refused(data: bytes, message: str) -> None:
