@@ -29,10 +29,29 @@ and ``rule`` the rule that gave it (e.g. ``name ~ built-in kick pattern``, ``no 
 ``meter``, ``target_db`` and ``peak_ceiling_db`` are the track's own, from its role or the global policy. These
 six keys were added within schema 1: documents written before them lack them, so they are not required.
 
-``gainstager batch --json`` (BATCH): ``{"schema": 1, "sessions": [{"path", "ok", "error", "skipped_clips",
-"report": SESSION | null}], "failed": int, "regions": {"measured": int, "cached": int}}``; `failed` counts
-failed sessions and paths that do not exist; `regions` sums the sessions' (a region shared by several sessions
-is measured once: its other sessions count it as cached).
+``gainstager batch --json`` (BATCH)::
+
+    {"schema": 1,
+     "sessions": [{"path", "ok", "status", "error", "format", "clips_total", "clips_staged", "skipped_clips",
+                   "edits", "master_peak_dbfs_before", "master_peak_dbfs_after", "duration_s", "output",
+                   "resumed", "regions": {"measured": int, "cached": int}, "report": SESSION | null}],
+     "failed": int, "missing": [str],
+     "skipped": [{"kind", "reason", "count", "examples": [str]}],
+     "totals": {"sessions", "processed", "resumed", "written", "unchanged", "dry_run", "failed", "timed_out",
+                "clips_total", "clips_staged", "skipped_clips", "edits", "regions_measured", "regions_cached",
+                "wall_s"}}
+
+Sessions are in discovery order. `status` is written, unchanged (nothing to change, nothing written), dry-run,
+failed or timed-out (over --session-timeout); `ok` is false for the last two, and `error` then says why in one
+line. `report` is the session's SESSION document, null when it failed. `resumed` marks a session done in an
+earlier run of the same command (its entry is the one that run recorded in the resume journal); `duration_s`
+is the session's own time on its worker. `failed` counts failed and timed-out sessions and the `missing` paths
+(given but not there). `skipped` says what discovery left out, by kind (SkipKind in gainstager/discover.py),
+with the first few paths of each; `totals.wall_s` is the run's wall time. Everything but `path`, `ok`,
+`error`, `skipped_clips`, `report` and `failed` was added within schema 1, so it is not required.
+`regions` and the totals' `regions_measured` / `regions_cached` count what this run metered and what it took
+from the measurement cache; a region shared by several sessions is measured once (by whichever worker gets to it
+first): the others count it as cached.
 
 ``gainstager cache info --json`` (CACHE_INFO): ``{"schema": 1, "cache": {"directory", "store", "entries",
 "size_bytes"}}``.
@@ -167,6 +186,8 @@ _SESSION_REQUIRED = ("session", "policy", "clips", "tracks", "master", "edits", 
 _VERSION = {"const": SCHEMA_VERSION}
 
 SESSION = _object({"schema": _VERSION, **_SESSION_BODY}, ("schema", *_SESSION_REQUIRED))
+_COUNT = {"type": "integer", "minimum": 0}
+_BATCH_STATUS = {"enum": ["written", "unchanged", "dry-run", "failed", "timed-out"]}
 BATCH = _object(
     {
         "schema": _VERSION,
@@ -176,16 +197,53 @@ BATCH = _object(
                 {
                     "path": _TEXT,
                     "ok": {"type": "boolean"},
+                    "status": _BATCH_STATUS,
                     "error": _TEXT_OR_NULL,
-                    "skipped_clips": {"type": "integer", "minimum": 0},
+                    "format": _TEXT_OR_NULL,
+                    **{key: _COUNT for key in ("clips_total", "clips_staged", "skipped_clips", "edits")},
+                    "master_peak_dbfs_before": _DB,
+                    "master_peak_dbfs_after": _DB,
+                    "duration_s": {"type": "number", "minimum": 0},
+                    "output": _TEXT_OR_NULL,
+                    "resumed": {"type": "boolean"},
+                    "regions": _REGIONS,
                     "report": {"anyOf": [SESSION, {"type": "null"}]},
-                }
+                },
+                ("path", "ok", "error", "skipped_clips", "report"),  # the rest was added within schema 1
             ),
         },
-        "failed": {"type": "integer", "minimum": 0},
-        "regions": _REGIONS,
+        "failed": _COUNT,
+        "missing": {"type": "array", "items": _TEXT},
+        "skipped": {
+            "type": "array",
+            "items": _object(
+                {"kind": _TEXT, "reason": _TEXT, "count": _COUNT, "examples": {"type": "array", "items": _TEXT}}
+            ),
+        },
+        "totals": _object(
+            {
+                key: _COUNT
+                for key in (
+                    "sessions",
+                    "processed",
+                    "resumed",
+                    "written",
+                    "unchanged",
+                    "dry_run",
+                    "failed",
+                    "timed_out",
+                    "clips_total",
+                    "clips_staged",
+                    "skipped_clips",
+                    "edits",
+                    "regions_measured",
+                    "regions_cached",
+                )
+            }
+            | {"wall_s": {"type": "number", "minimum": 0}}
+        ),
     },
-    ("schema", "sessions", "failed"),  # regions: added within schema 1
+    ("schema", "sessions", "failed"),  # missing, skipped and totals were added within schema 1
 )
 MEASURE = _object(
     {
