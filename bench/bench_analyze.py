@@ -1,21 +1,32 @@
-"""Benchmark `gainstager analyze` on a generated 32-track session, each run as a whole process.
+"""Benchmark `gainstager analyze`, each run a whole process, against a bare float32 decode of the same audio.
 
-Run from the repository root: ``python bench/bench_analyze.py [--runs 3] [--no-long]``.
+Run from the repository root: ``python bench/bench_analyze.py [--runs 3] [--no-long] [--only NAME]``.
 
-It writes (once, seeded, reused by later runs) 31 five-minute 24-bit 48 kHz WAVs of music-like content at
-different levels (21 mono, 10 stereo, and a folder track) into bench/out/session/, and three REAPER projects built with
-fixtures/rpp_factory.py that play them: 2.5, 5 and 10 minutes long (the 10-minute one loops its items; the
-2.5-minute one plays the first half of each). Every project has one folder (a drum bus with four children)
-and a few tracks with 2-4 items (with fades and source offsets); the rest have one item each.
+It writes (once, seeded, reused by later runs) into bench/out/ the audio and REAPER projects
+(fixtures/rpp_factory.py) of three generated sessions of music-like content, 24-bit 48 kHz WAV:
 
-Then, as separate processes and as a user would run them (interpreter start included), it times the median
-of `--runs` runs of
+* ``sixteen``: 16 stereo tracks of 5 minutes, one clip per track (1.4 GB);
+* ``session``: 32 tracks, 5 minutes (21 mono and 10 stereo files, 1.7 GB): one folder (a drum bus with four
+  children), a few tracks with 2-4 items (fades, source offsets), the rest one item each; also 2.5-, 10- and
+  30-minute versions of it (the longer ones loop their items);
+* ``clips``: 4,000 short clips (0.5-2.5 s, each a different region of one of 400 three-second files, a third
+  of them with fades) on 40 tracks.
 
-  (a) ``gainstager analyze PROJECT --json`` on the 5-minute project, with its peak RSS and CPU time;
-  (c) ``python -c "import soundfile; [soundfile.read(f) for f in FILES]"`` (a bare decode of the same audio),
+Then, as separate processes and as a user would run them (interpreter start included), for ``sixteen`` and
+``session`` it times the median of `--runs` runs of
 
-interleaved so that a change of machine load hits both alike, prints both and the ratio, and then the peak
-RSS of analyze on the 2.5-, 5- and 10-minute projects (it must not grow with the session length).
+  (a) cold: ``gainstager analyze PROJECT --json --cache-dir DIR`` with DIR emptied first;
+  (b) warm: the same again, the cache now full;
+  (c) ``python -c "import soundfile; for f in FILES: soundfile.read(f, dtype='float32')"``: a single-process
+      float32 decode of the files the session plays, file by file,
+
+interleaved so that a change of machine load hits all alike, and prints wall and CPU time, peak RSS, CPU
+utilisation (CPU time / wall time: how many cores were busy) and the ratio cold / decode; then (d) one run with
+``--faders unity`` on the full cache: the levels come from the cache, and the master after that plan (whose
+faders move the tracks very differently) is derived by rendering only the blocks its bound cannot rule out.
+For ``clips`` it prints a cold and a warm run, and the peak RSS of the 2.5-, 5-, 10- and 30-minute ``session``
+(memory must not grow with the session's length). The load average is printed with each session: other work on
+the machine slows everything, the decode peer included.
 
 Peak RSS and CPU time come from os.wait4 on each child, so every figure belongs to one process.
 """
@@ -23,25 +34,31 @@ Peak RSS and CPU time come from os.wait4 on each child, so every figure belongs 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from timing import Run, gainstager_command, median_run, run_once
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "bench" / "out" / "session"
+OUT = REPO / "bench" / "out"
 RATE = 48000
 MINUTES = 5.0
 TRACKS = 32
 STEREO = frozenset({0, 1, 2, 7, 12, 13, 18, 24, 25, 30})  # track indices written as stereo files
 FOLDER = range(1, 6)  # track 1 opens a folder (a drum bus, no items); tracks 2-5 are in it
 MULTI_ITEM = {3: 2, 9: 3, 14: 4, 21: 2, 27: 3}  # track index -> number of items
+SHORT_FILES, SHORT_S, CLIP_TRACKS, CLIPS_PER_TRACK = 400, 3.0, 40, 100
+UNITY = ("--faders", "unity")
 
 
-def track_audio(index: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
+def track_audio(index: int, seconds: float, rng: np.random.Generator, stereo: bool | None = None) -> np.ndarray:
     """One track's worth of music-like audio: a kind chosen by `index` (kick, hats, bass, chords, noise pad,
     "vocal" formant noise) under a section envelope, at a level between about -30 and -8 dBFS RMS."""
     n = int(seconds * RATE)
@@ -72,39 +89,71 @@ def track_audio(index: int, seconds: float, rng: np.random.Generator) -> np.ndar
     level_db = -30.0 + (index * 7) % 23  # -30 .. -8 dBFS RMS
     x *= 10 ** (level_db / 20) / max(float(np.sqrt(np.mean(x**2))), 1e-12)
     x = np.clip(x, -0.99, 0.99)
-    out: np.ndarray = np.stack([x, np.roll(x, 37 + index) * 0.9], axis=1) if index in STEREO else x[:, None]
+    two = index in STEREO if stereo is None else stereo
+    out: np.ndarray = np.stack([x, np.roll(x, 37 + index) * 0.9], axis=1) if two else x[:, None]
     return out.astype(np.float32)
 
 
-def make_audio() -> list[Path]:
-    """One WAV per track, the folder track's excepted (written once, atomically, then reused)."""
-    sys.path.insert(0, str(REPO))
-    from gainstager import audio
+def write_once(path: Path, make: Callable[[], np.ndarray]) -> Path:
+    """Write a 24-bit WAV once (atomically); later runs reuse it."""
+    if not path.exists():
+        sys.path.insert(0, str(REPO))
+        from gainstager import audio
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    files = []
-    for i in range(TRACKS):
-        path = OUT / f"track{i:02d}.wav"
-        files.append(path)
-        if path.exists() or i == FOLDER[0]:  # the folder track plays no audio of its own
-            continue
-        rng = np.random.default_rng(1000 + i)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.wav")
-        audio.write(str(tmp), track_audio(i, MINUTES * 60, rng), RATE, subtype="PCM_24")
+        audio.write(str(tmp), make(), RATE, subtype="PCM_24")
         tmp.replace(path)
-    return files
+    return path
 
 
-def make_project(files: list[Path], scale: float) -> Path:
-    """A REAPER project playing `files`; item times are scaled by `scale` (0.5, 1 or 2; 2 loops the items)."""
+def write_project(path: Path, tracks: Sequence[object]) -> Path:
     sys.path.insert(0, str(REPO))
-    from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec
-    from fixtures.rpp_factory import make_project as build
+    from fixtures.rpp_factory import ProjectSpec, make_project
+
+    data = make_project(ProjectSpec(tracks=tracks, sample_rate_hz=RATE))  # type: ignore[arg-type]
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path
+
+
+# ---------------------------------------------------------------- the sessions
+
+
+def sixteen() -> tuple[Path, list[Path]]:
+    """16 stereo tracks of 5 minutes, one clip each."""
+    from fixtures.rpp_factory import ItemSpec, TrackSpec
+
+    folder = OUT / "sixteen"
+    files = [
+        write_once(folder / f"track{i:02d}.wav", functools.partial(track_audio, i, MINUTES * 60, rng(2000 + i), True))
+        for i in range(16)
+    ]
+    tracks = [
+        TrackSpec(f"Track {i:02d}", items=[ItemSpec(f.name, length_s=MINUTES * 60)], volume=0.5 + (i % 5) * 0.1)
+        for i, f in enumerate(files)
+    ]
+    return write_project(folder / "sixteen.rpp", tracks), files
+
+
+def session_audio() -> list[Path]:
+    """One WAV per track of the 32-track session, the folder track's excepted."""
+    folder = OUT / "session"
+    return [
+        write_once(folder / f"track{i:02d}.wav", functools.partial(track_audio, i, MINUTES * 60, rng(1000 + i)))
+        if i != FOLDER[0]
+        else folder / "none"
+        for i in range(TRACKS)
+    ]
+
+
+def session(files: list[Path], scale: float) -> Path:
+    """The 32-track project playing `files`; item times scaled by `scale` (above 1 the items loop)."""
+    from fixtures.rpp_factory import ItemSpec, TrackSpec
 
     length = MINUTES * 60 * scale
     tracks = []
     for i, f in enumerate(files):
-        rel = f.name
         if i == FOLDER[0]:
             tracks.append(TrackSpec("Drum bus", isbus=(1, 1), volume=0.8))
             continue
@@ -115,73 +164,130 @@ def make_project(files: list[Path], scale: float) -> Path:
         for k in range(parts):
             gap = 2.0 if parts > 1 else 0.0
             start, end = float(edges[k]), float(edges[k + 1]) - gap
+            fades = (0.05, 0.5) if parts > 1 else (0.0, 0.0)
             items.append(
                 ItemSpec(
-                    rel,
+                    f.name,
                     position_s=start,
                     length_s=end - start,
                     soffs_s=start % (MINUTES * 60),
                     loop=scale > 1.0,
-                    fade_in_s=0.05 if parts > 1 else 0.0,
-                    fade_out_s=0.5 if parts > 1 else 0.0,
+                    fade_in_s=fades[0],
+                    fade_out_s=fades[1],
                 )
             )
         tracks.append(TrackSpec(f"Track {i:02d}", items=items, volume=0.5 + (i % 5) * 0.1, isbus=isbus))
-    path = OUT / f"session_{length / 60:g}min.rpp"
-    data = build(ProjectSpec(tracks=tracks, sample_rate_hz=RATE))
-    if not path.exists() or path.read_bytes() != data:
-        path.write_bytes(data)
-    return path
+    return write_project(OUT / "session" / f"session_{length / 60:g}min.rpp", tracks)
 
 
-def warm(paths: list[Path]) -> None:
+def clips() -> tuple[Path, list[Path]]:
+    """4,000 short clips on 40 tracks, each a different region of one of 400 three-second files."""
+    from fixtures.rpp_factory import ItemSpec, TrackSpec
+
+    folder = OUT / "clips"
+    files = [
+        write_once(folder / f"s{i:03d}.wav", functools.partial(track_audio, i, SHORT_S, rng(3000 + i), i % 3 == 0))
+        for i in range(SHORT_FILES)
+    ]
+    r = rng(4000)
+    tracks = []
+    for t in range(CLIP_TRACKS):
+        items, at = [], 0.0
+        for _ in range(CLIPS_PER_TRACK):
+            f = files[int(r.integers(len(files)))]
+            length = float(r.uniform(0.5, 2.5))
+            offset = float(r.uniform(0.0, SHORT_S - length))
+            fades = (0.01, 0.2) if r.random() < 1 / 3 else (0.0, 0.0)
+            items.append(ItemSpec(f.name, at, length, soffs_s=offset, fade_in_s=fades[0], fade_out_s=fades[1]))
+            at += length + float(r.uniform(0.0, 0.5))
+        tracks.append(TrackSpec(f"Track {t:02d}", items=items, volume=0.7))
+    return write_project(folder / "clips.rpp", tracks), files
+
+
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+# ---------------------------------------------------------------- timing
+
+
+def load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def warm_page_cache(paths: list[Path]) -> None:
     for p in paths:
         with p.open("rb") as f:
             while f.read(1 << 24):
                 pass
 
 
+def analyze(project: Path, cache_dir: Path, *, cold: bool, options: tuple[str, ...] = ()) -> Run:
+    if cold:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    command = [*gainstager_command(), "analyze", str(project), "--json", "--cache-dir", str(cache_dir), *options]
+    return run_once(command)
+
+
+def row(label: str, r: Run) -> str:
+    return f"{label:<44} {r.wall_s:8.3f} {r.cpu_s:8.3f} {r.cpu_s / r.wall_s:6.2f} {r.rss_mib:13.0f}"
+
+
+def compare(name: str, project: Path, files: list[Path], runs: int, cache_dir: Path) -> None:
+    """Cold and warm analyze against a single-process float32 decode of the same files, interleaved."""
+    size_mb = sum(f.stat().st_size for f in files) / 1e6
+    print(f"\n{name}: {project} ({len(files)} files, {size_mb:.0f} MB) [{load()}]")
+    decode_src = f"import soundfile\nfor f in {[str(f) for f in files]!r}:\n    soundfile.read(f, dtype='float32')"
+    warm_page_cache(files)
+    cold, warm, decode = [], [], []
+    for _ in range(runs):
+        cold.append(analyze(project, cache_dir, cold=True))
+        warm.append(analyze(project, cache_dir, cold=False))
+        decode.append(run_once([sys.executable, "-c", decode_src]))
+    a, w, d = median_run(cold), median_run(warm), median_run(decode)
+    print(f"{'median of ' + str(runs):<44} {'wall s':>8} {'cpu s':>8} {'cores':>6} {'peak RSS MiB':>13}")
+    print(row("(a) analyze --json, cold (empty cache)", a))
+    print(row("(b) analyze --json, warm (cache full)", w))
+    print(row("(c) float32 decode, one process", d))
+    # the levels cached, another policy: the prediction renders only the blocks its bound cannot rule out
+    print(row("(d) warm, then --faders unity (once)", analyze(project, cache_dir, cold=False, options=UNITY)))
+    print(f"cold analyze / decode = {a.wall_s / d.wall_s:.2f}x wall (goal <= 1.5, aim 1.1); warm {w.wall_s:.2f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--no-long", action="store_true", help="skip the 10-minute project")
+    parser.add_argument("--no-long", action="store_true", help="skip the 10- and 30-minute sessions")
+    parser.add_argument("--only", choices=("sixteen", "session", "clips"), help="run one session only")
     args = parser.parse_args()
-
-    t0 = time.perf_counter()
-    files = make_audio()
-    scales = (0.5, 1.0) if args.no_long else (0.5, 1.0, 2.0)
-    projects = {s: make_project(files, s) for s in scales}
-    played = [f for i, f in enumerate(files) if i != FOLDER[0]]
-    size_mb = sum(f.stat().st_size for f in played) / 1e6
-    mono = sum(i not in STEREO for i in range(TRACKS) if i != FOLDER[0])
-    print(
-        f"session: {projects[1.0]} ({len(played)} audio tracks: {mono} mono, {len(played) - mono} stereo, one folder; "
-        f"{size_mb:.0f} MB of 24-bit 48 kHz WAV; setup {time.perf_counter() - t0:.1f} s)"
-    )
+    sys.path.insert(0, str(REPO))
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     os.environ.update(env)
-    base = gainstager_command()
-    decode_src = f"import soundfile; [soundfile.read(f) for f in {[str(f) for f in played]!r}]"
-    decode_cmd = [sys.executable, "-c", decode_src]
-    warm(played)
-
-    analyze_runs: list[Run] = []
-    decode_runs: list[Run] = []
-    for _ in range(args.runs):  # interleaved: a load change on the machine hits both alike
-        analyze_runs.append(run_once([*base, "analyze", str(projects[1.0]), "--json"]))
-        decode_runs.append(run_once(decode_cmd))
-    a, d = median_run(analyze_runs), median_run(decode_runs)
-
-    print(f"\n{'median of ' + str(args.runs):<44} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13}")
-    print(f"{'(a) gainstager analyze 5 min --json':<44} {a.wall_s:8.3f} {a.cpu_s:8.3f} {a.rss_mib:13.0f}")
-    print(f"{'(c) bare soundfile decode, same audio':<44} {d.wall_s:8.3f} {d.cpu_s:8.3f} {d.rss_mib:13.0f}")
-    print(f"analyze / decode = {a.wall_s / d.wall_s:.2f}x wall, {a.cpu_s / d.cpu_s:.2f}x cpu")
-
-    print(f"\n{'session length':<16} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13}")
-    for s, path in projects.items():
-        r = a if s == 1.0 else run_once([*base, "analyze", str(path), "--json"])
-        print(f"{MINUTES * s:>9g} min    {r.wall_s:8.3f} {r.cpu_s:8.3f} {r.rss_mib:13.0f}")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gainstager-bench-") as tmp:
+        cache_dir = Path(tmp) / "cache"
+        if args.only in (None, "sixteen"):
+            project, files = sixteen()
+            compare("16 x 5 min, one clip per track", project, files, args.runs, cache_dir)
+        if args.only in (None, "session"):
+            audio = session_audio()
+            played = [f for i, f in enumerate(audio) if i != FOLDER[0]]
+            scales = (0.5, 1.0) if args.no_long else (0.5, 1.0, 2.0, 6.0)
+            projects = {s: session(audio, s) for s in scales}
+            compare("32 tracks, 5 min (folder, multi-item tracks, fades)", projects[1.0], played, args.runs, cache_dir)
+            print(f"\n{'session length':<16} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13}  (cold)")
+            for s, path in projects.items():
+                r = analyze(path, cache_dir, cold=True)
+                print(f"{MINUTES * s:>9g} min    {r.wall_s:8.3f} {r.cpu_s:8.3f} {r.rss_mib:13.0f}")
+        if args.only in (None, "clips"):
+            project, files = clips()
+            warm_page_cache(files)
+            print(f"\n4,000 clips on 40 tracks: {project} [{load()}]")
+            print(f"{'':<44} {'wall s':>8} {'cpu s':>8} {'cores':>6} {'peak RSS MiB':>13}")
+            print(row("(a) analyze --json, cold (empty cache)", analyze(project, cache_dir, cold=True)))
+            print(row("(b) analyze --json, warm (cache full)", analyze(project, cache_dir, cold=False)))
+    print(f"\n[{load()}; total {time.perf_counter() - t0:.0f} s]")
     return 0
 
 

@@ -89,7 +89,7 @@ def _check_header(path: str, rate: int, channels: int, frames: int) -> None:
 
 def _checked(path: str, block: FloatArray, first_frame: int) -> FloatArray:
     """`block`, if every sample is finite and within ±MAX_SAMPLE; else AudioError naming the first bad frame."""
-    if block.size and not np.abs(block).max() <= MAX_SAMPLE:  # NaN compares False
+    if block.size and not (block.max() <= MAX_SAMPLE and block.min() >= -MAX_SAMPLE):  # NaN compares False
         bad = int(np.flatnonzero(~(np.abs(block) <= MAX_SAMPLE).all(axis=1))[0])
         value = float(block[bad][~(np.abs(block[bad]) <= MAX_SAMPLE)][0])
         raise AudioError(
@@ -134,20 +134,27 @@ class AudioReader:
         self._file.close()
 
     def read(self, start: int, frames: int) -> FloatArray:
-        channels = self.info.channels
-        out = np.zeros((max(frames, 0), channels), dtype=self.dtype)
-        lo, hi = max(start, 0), min(start + frames, self.info.frames)
-        if hi <= lo:
-            return out
-        try:
-            if self._pos != lo:
-                self._file.seek(lo)
-            got = self._file.read(hi - lo, dtype=self.dtype, always_2d=True)
-        except Exception as exc:
-            raise AudioError(f"{self.path}: cannot decode frames {lo}..{hi} ({_describe(exc)})") from exc
-        self._pos = lo + len(got)
-        out[lo - start : lo - start + len(got)] = _checked(self.path, got, lo)
+        out = np.zeros((max(frames, 0), self.info.channels), dtype=self.dtype)
+        self.read_into(out, start)
         return out
+
+    def read_into(self, out: FloatArray, start: int) -> None:
+        """Frames [start, start + len(out)) decoded straight into `out` (C-contiguous, (frames, channels), of this
+        reader's dtype), zero where the request lies outside the file."""
+        frames = len(out)
+        lo, hi = max(start, 0), min(start + frames, self.info.frames)
+        got = 0
+        if hi > lo:
+            try:
+                if self._pos != lo:
+                    self._file.seek(lo)
+                got = len(self._file.read(hi - lo, dtype=self.dtype, always_2d=True, out=out[lo - start : hi - start]))
+            except Exception as exc:
+                raise AudioError(f"{self.path}: cannot decode frames {lo}..{hi} ({_describe(exc)})") from exc
+            self._pos = lo + got
+            _checked(self.path, out[lo - start : lo - start + got], lo)
+        out[: max(lo - start, 0)] = 0.0
+        out[max(lo - start, 0) + got :] = 0.0
 
 
 def read_blocks(

@@ -9,8 +9,9 @@ the time limit, records every finished session in the journal as soon as it is b
 
 The session, not the file, is the unit of work: a session's plan needs all of its clips' levels at once, and
 its output is written by the worker that measured it, so only the session's report travels back. Each worker
-process keeps one level cache for all the sessions it processes, so a sample shared by several projects is
-measured once per worker.
+process opens the lasting measurement cache once (`cache.open`) for all the sessions it processes, so a sample
+shared by several projects is measured once, whichever worker gets to it first (the others wait for its levels
+rather than measure it again), and not at all by a later batch.
 
 What the journal keeps: sessions written or left unchanged, and sessions that timed out (a new run would wait
 the whole limit again; they are tried again when the new limit is longer than the time they were given). A
@@ -29,19 +30,20 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from . import __version__, report, tempfiles, workers
+from . import __version__, cache, report, tempfiles, workers
+from .cache import CacheOptions, MeasurementCache
 from .discover import Discovery
 from .errors import GainstagerError
 from .journal import Identity, Journal, JournalState, journal_path
 from .output import write
-from .pipeline import LevelCache, analyze, load
+from .pipeline import analyze, load
 from .policy_file import Policies
 from .report import BatchItem, BatchReport, BatchStatus
 
 _RECORDED = (BatchStatus.WRITTEN, BatchStatus.UNCHANGED, BatchStatus.TIMED_OUT)
 
-# One level cache per batch worker process: a sample shared by several projects is measured once.
-_WORKER_CACHE: LevelCache | None = None
+# The measurement cache of this worker process, opened on its first session.
+_WORKER_CACHE: tuple[CacheOptions, MeasurementCache] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +54,26 @@ class Processed:
     item: BatchItem
 
 
-def process(path: str, *, policy: Policies, dry_run: bool) -> Processed:
-    """One session of a batch (in a worker process): analyse, verify, write unless unchanged. Never raises."""
+def worker_cache(options: CacheOptions) -> MeasurementCache:
+    """This process's measurement cache for `options` (opened once, kept for the sessions that follow)."""
     global _WORKER_CACHE
-    if _WORKER_CACHE is None:
-        _WORKER_CACHE = LevelCache()
+    if _WORKER_CACHE is None or _WORKER_CACHE[0] != options:
+        if _WORKER_CACHE is not None:
+            _WORKER_CACHE[1].close()
+        _WORKER_CACHE = (options, cache.open(options.directory, enabled=options.enabled))
+    return _WORKER_CACHE[1]
+
+
+def process(
+    path: str, *, policy: Policies, dry_run: bool, cache_options: CacheOptions | None = None, threads: int = 1
+) -> Processed:
+    """One session of a batch (in a worker process): analyse, verify, write unless unchanged. Never raises.
+    `threads` render its tracks (the batch gives each of its workers a share of the cores)."""
     started = time.perf_counter()
     identity = None
     try:
         identity = Identity.of(path)  # before reading: an edit made meanwhile is not recorded as done
-        a = analyze(load(path), policy, cache=_WORKER_CACHE)
+        a = analyze(load(path), policy, cache=worker_cache(cache_options or CacheOptions()), threads=threads)
         written = write(a, dry_run=dry_run, skip_unchanged=True)
         r = report.session_report(a, written, dry_run=dry_run)
         return Processed(identity, report.batch_item(path, r, time.perf_counter() - started))
@@ -91,8 +103,10 @@ class Batch:
         dry_run: bool,
         timeout_s: float | None,
         journal: Journal | None,
+        cache_options: CacheOptions | None = None,
     ) -> None:
         self.discovery = discovery
+        self.cache_options = cache_options or CacheOptions()
         self.policy = policy
         self.dry_run = dry_run
         self.timeout_s = timeout_s
@@ -116,6 +130,7 @@ class Batch:
         dry_run: bool = False,
         restart: bool = False,
         timeout_s: float | None = None,
+        cache_options: CacheOptions | None = None,
     ) -> Batch:
         """The batch of the sessions `discovery` found under `roots` (the paths the user gave); WriteError when
         the journal cannot be written or another batch holds it."""
@@ -124,7 +139,9 @@ class Batch:
             found = [r for r in roots if r not in discovery.missing]
             journal = Journal.open(journal_path(found), journal_settings(policy), restart=restart)
         try:
-            return cls(discovery, policy, dry_run=dry_run, timeout_s=timeout_s, journal=journal)
+            return cls(
+                discovery, policy, dry_run=dry_run, timeout_s=timeout_s, journal=journal, cache_options=cache_options
+            )
         except BaseException:
             if journal is not None:
                 journal.close()
@@ -157,7 +174,11 @@ class Batch:
     def run(self, *, jobs: int, scheduler: str | None = None) -> Iterator[BatchItem]:
         """Process the sessions not done yet; yield each as it finishes. `workers.Interrupted` on Ctrl-C, once
         the temporary files of the sessions stopped mid-way are gone."""
-        job = functools.partial(process, policy=self.policy, dry_run=self.dry_run)
+        # Local workers share this machine's cores; a cluster's workers each have their own share.
+        threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // max(jobs, 1))
+        job = functools.partial(
+            process, policy=self.policy, dry_run=self.dry_run, cache_options=self.cache_options, threads=threads
+        )
         try:
             for outcome in workers.run(job, self.todo, jobs=jobs, timeout_s=self.timeout_s, scheduler=scheduler):
                 yield self._finished(outcome)

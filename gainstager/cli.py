@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from . import __version__
+from .cache import CacheOptions
 from .check import DEFAULT_TOLERANCE_DB
 from .errors import GainstagerError
 from .plan import Policy
@@ -100,6 +101,32 @@ def policy_options(command: Callable[..., None]) -> Callable[..., None]:
 
     with_policy.__dict__["__signature__"] = inspect.Signature(own + added)
     return with_policy
+
+
+CACHE_HELP = (
+    "Use the lasting measurement cache, so that audio measured once (in any session) is not measured again; "
+    "--no-cache measures everything and keeps nothing."
+)
+CACHE_DIR_HELP = "Where the measurement cache lives (default: $GAINSTAGER_CACHE_DIR, else the user's cache directory)."
+CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help=CACHE_DIR_HELP, metavar="DIR")]
+
+
+def cache_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` --cache/--no-cache and --cache-dir DIR, and hand it one `cache` argument (`CacheOptions`)."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "cache"]
+    kind = inspect.Parameter.KEYWORD_ONLY
+    enabled = Annotated[bool, typer.Option("--cache/--no-cache", help=CACHE_HELP)]
+    added = [
+        inspect.Parameter("cache_enabled", kind, default=True, annotation=enabled),
+        inspect.Parameter("cache_dir", kind, default=None, annotation=CacheDirOpt),
+    ]
+
+    @functools.wraps(command)
+    def with_cache(**kwargs: Any) -> None:
+        command(cache=CacheOptions(kwargs.pop("cache_enabled"), kwargs.pop("cache_dir")), **kwargs)
+
+    with_cache.__dict__["__signature__"] = inspect.Signature(own + added)
+    return with_cache
 
 
 JsonOpt = Annotated[
@@ -187,6 +214,7 @@ def _write_report(path: str | None, content: Callable[[], str | bytes]) -> None:
 def _one_session(
     path: str,
     policy: Policies,
+    cache: CacheOptions,
     as_json: bool,
     strict: bool,
     write: Callable[[Analysis], WriteResult] | None = None,
@@ -195,10 +223,15 @@ def _one_session(
     html: str | None = None,
 ) -> int:
     """analyze (no `write`) or apply one session, print its report (and write it as HTML); the exit code."""
+    from . import cache as cache_
     from . import html_views, pipeline, report, tables
 
     progress = _Progress()
-    a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
+    store = cache_.open(cache.directory, enabled=cache.enabled)
+    try:
+        a = pipeline.analyze(pipeline.load(path), policy, progress=progress, cache=store)
+    finally:
+        store.close()
     progress.done()
     r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
     _emit(report.session_json(r), as_json, tables.session_text(r))
@@ -211,18 +244,26 @@ SessionArg = Annotated[str, typer.Argument(help="A .rpp or .als session file.")]
 
 @app.command()
 @policy_options
+@cache_options
 def analyze(
-    session: SessionArg, policy: Policies, as_json: JsonOpt = False, strict: StrictOpt = False, html: HtmlOpt = None
+    session: SessionArg,
+    policy: Policies,
+    cache: CacheOptions,
+    as_json: JsonOpt = False,
+    strict: StrictOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Measure the session and show the plan: levels, new gains and faders, predicted master. Writes no session."""
-    raise typer.Exit(_run(lambda: _one_session(session, policy, as_json, strict, html=html), session))
+    raise typer.Exit(_run(lambda: _one_session(session, policy, cache, as_json, strict, html=html), session))
 
 
 @app.command()
 @policy_options
+@cache_options
 def apply(
     session: SessionArg,
     policy: Policies,
+    cache: CacheOptions,
     output: Annotated[
         str | None,
         typer.Option(
@@ -251,7 +292,7 @@ def apply(
         return output_.write(a, output=output, in_place=in_place, dry_run=dry_run)
 
     raise typer.Exit(
-        _run(lambda: _one_session(session, policy, as_json, strict, write, dry_run=dry_run, html=html), session)
+        _run(lambda: _one_session(session, policy, cache, as_json, strict, write, dry_run=dry_run, html=html), session)
     )
 
 
@@ -261,12 +302,14 @@ DEFAULT_SESSION_TIMEOUT_S = 600.0
 
 @app.command()
 @policy_options
+@cache_options
 def batch(
     paths: Annotated[
         list[str],
         typer.Argument(help="Session files or folders (searched recursively for .rpp and .als sessions)."),
     ],
     policy: Policies,
+    cache: CacheOptions,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Analyze and verify every session, write nothing (and record nothing).")
     ] = False,
@@ -346,7 +389,9 @@ def batch(
         for p in found.missing:
             _err(f"{p}: no such file or folder")
         timeout_s = session_timeout or None
-        with batch_.Batch.open(paths, found, policy, dry_run=dry_run, restart=restart, timeout_s=timeout_s) as b:
+        with batch_.Batch.open(
+            paths, found, policy, dry_run=dry_run, restart=restart, timeout_s=timeout_s, cache_options=cache
+        ) as b:
             if b.journal_replaced and b.journal is not None:
                 print(f"{b.journal.path}: written with other settings; starting over", file=sys.stderr)
             if b.resumed:
@@ -385,9 +430,11 @@ def _batch_progress(total: int, done: int) -> BatchProgress:
 
 @app.command()
 @policy_options
+@cache_options
 def check(
     sessions: Annotated[list[str], typer.Argument(help="Session files (.rpp, .als) to check.")],
     policy: Policies,
+    cache: CacheOptions,
     tolerance: Annotated[
         float,
         typer.Option(
@@ -413,22 +460,27 @@ def check(
     A staged track passes when it is within the tolerance of its own target, or held below it as apply would
     leave it (by its true-peak ceiling, the boost cap or a gain range); the master passes when its predicted
     peak is within the headroom. A session apply has just written passes with the same policy."""
+    from . import cache as cache_
     from . import check as check_
     from . import pipeline, report, tables
 
     def go() -> int:
         results: list[check_.Checked] = []
         progress = _Progress()
-        for path in sessions:
-            try:
-                a = pipeline.analyze(pipeline.load(path), policy, progress=progress)
-            except GainstagerError as exc:  # this session is not checked (and fails); the others still are
-                _err(str(exc))
-                results.append(check_.CheckError(path, str(exc)))
-                continue
-            finally:
-                progress.done()
-            results.append(check_.check_report(report.session_report(a), tolerance_db=tolerance))
+        store = cache_.open(cache.directory, enabled=cache.enabled)
+        try:
+            for path in sessions:
+                try:
+                    a = pipeline.analyze(pipeline.load(path), policy, progress=progress, cache=store)
+                except GainstagerError as exc:  # this session is not checked (and fails); the others still are
+                    _err(str(exc))
+                    results.append(check_.CheckError(path, str(exc)))
+                    continue
+                finally:
+                    progress.done()
+                results.append(check_.check_report(report.session_report(a), tolerance_db=tolerance))
+        finally:
+            store.close()
         _emit(check_.check_json(results, tolerance), as_json, tables.check_text(results))
         _write_report(junit, lambda: check_.junit_xml(results))
         return EXIT_OK if all(r.passed for r in results) else EXIT_ERROR
@@ -461,6 +513,41 @@ def measure(
         elif results:
             print(tables.file_levels_text(results))
         return EXIT_ERROR if failed else EXIT_OK
+
+    raise typer.Exit(_run(go))
+
+
+cache_app = typer.Typer(
+    no_args_is_help=True,
+    help="The lasting measurement cache: audio measured once is not measured again. `info` shows where it is "
+    "and what it holds; `clear` empties it.",
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info(directory: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Where the measurement cache is, how many entries it holds and their size."""
+    from . import cache as cache_
+    from . import report, tables
+
+    def go() -> int:
+        info = cache_.info(directory)
+        _emit(report.cache_info_json(info), as_json, tables.cache_info_text(info))
+        return EXIT_OK
+
+    raise typer.Exit(_run(go))
+
+
+@cache_app.command("clear")
+def cache_clear(directory: CacheDirOpt = None) -> None:
+    """Empty the measurement cache (the next analysis measures everything again)."""
+    from . import cache as cache_
+
+    def go() -> int:
+        removed = cache_.clear(directory)
+        print(f"removed {removed} entries from {cache_.directory(directory)}")
+        return EXIT_OK
 
     raise typer.Exit(_run(go))
 

@@ -22,12 +22,6 @@ GATED_RMS_RELATIVE_DB = -20.0
 
 
 
-def _hop_sums(seg: F64, per_hop: int) -> F64:
-    n = len(seg) // per_hop
-    out: F64 = seg[: n * per_hop].reshape(n, per_hop).sum(axis=1)
-    return out
-
-
 def _window_sums(hops: F64, width: int) -> F64:
     """Sums of `width` consecutive hops at every hop; only complete windows (floor of the count)."""
     if len(hops) < width:
@@ -66,14 +60,50 @@ def _gated_rms(z: F64) -> float:
     return power_to_db(float(kept.mean()))
 
 
-def _max_window_lufs(seg: F64, width_segments: int, width_samples: int) -> float:
-    """Maximum loudness of a rectangular window sliding one segment (10 ms) at a time (Tech 3341 §2.2)."""
-    if len(seg) < width_segments:
-        return NEG_INF
-    c = np.concatenate([[0.0], np.cumsum(seg)])
-    # Differences of a cumulative sum can dip below zero by rounding: clamp (METERING.md §9).
-    best = float(np.max(c[width_segments:] - c[:-width_segments]))
-    return _lufs(max(best, 0.0) / width_samples)
+class Energies:
+    """A meter's segment energies as they come, chunk after chunk, kept small: as 100 ms hop sums (all the gates,
+    the integrated loudness and the LRA read) and, for the maximum momentary and short-term loudness (windows
+    sliding 10 ms at a time), the largest window sums so far and the last segments a window can still reach
+    back to. Memory grows by two float64 per 100 ms, not per 10 ms."""
+
+    def __init__(self, per_hop: int, widths: tuple[int, ...]) -> None:
+        self._per_hop = per_hop
+        self._widths = widths  # segments per sliding window (M, S)
+        self._hops_k: list[F64] = []
+        self._hops_u: list[F64] = []
+        self._part = (np.zeros(0), np.zeros(0))  # segments of an incomplete hop (K-weighted, unweighted)
+        self._recent = np.zeros(0)  # the last max(widths) - 1 K-weighted segments
+        self.best: list[float | None] = [None] * len(widths)  # largest window sum of each width so far
+        self.sum_u = 0.0  # every unweighted segment energy, summed
+
+    def add(self, seg_k: F64, seg_u: F64) -> None:
+        self.sum_u += float(seg_u.sum())
+        k, u = np.concatenate([self._part[0], seg_k]), np.concatenate([self._part[1], seg_u])
+        whole = len(k) // self._per_hop * self._per_hop
+        self._hops_k.append(k[:whole].reshape(-1, self._per_hop).sum(axis=1))
+        self._hops_u.append(u[:whole].reshape(-1, self._per_hop).sum(axis=1))
+        self._part = (k[whole:], u[whole:])
+        reach = np.concatenate([self._recent, seg_k])  # windows seen before are seen again: harmless for a max
+        sums = np.concatenate([[0.0], np.cumsum(reach)])
+        for i, width in enumerate(self._widths):
+            if len(reach) >= width:
+                # Differences of a cumulative sum can dip below zero by rounding: clamp (METERING.md §9).
+                found, before = max(float(np.max(sums[width:] - sums[:-width])), 0.0), self.best[i]
+                self.best[i] = found if before is None else max(before, found)
+        keep = max(self._widths) - 1
+        self._recent = reach[max(len(reach) - keep, 0) :]
+
+    def copy(self) -> Energies:
+        out = Energies(self._per_hop, self._widths)
+        out._hops_k, out._hops_u = list(self._hops_k), list(self._hops_u)
+        out._part, out._recent, out.best, out.sum_u = self._part, self._recent, list(self.best), self.sum_u
+        return out
+
+    def hops(self) -> tuple[F64, F64]:
+        """K-weighted and unweighted energy per complete 100 ms hop."""
+        k = np.concatenate(self._hops_k) if self._hops_k else np.zeros(0)
+        u = np.concatenate(self._hops_u) if self._hops_u else np.zeros(0)
+        return k, u
 
 
 def _loudness_range(z: F64) -> float:

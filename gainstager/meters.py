@@ -9,11 +9,12 @@ Design (see shared/docs/METERING.md §9):
 
 * The input is converted once to planar float64. Everything is accumulated in float64, so a long float32
   file loses nothing (a float32 running sum over 10 minutes reads ~0.3 dB off).
-* K-weighting runs in float64. Per channel we keep only the energy of each 10 ms *segment* (a few
-  kilobytes per minute, never the audio) and derive every loudness from those segment energies:
-  400 ms gating blocks at a 100 ms hop for I (floor of the block count: an incomplete last block is
-  discarded), max M and max S from windows sliding every 10 ms (Tech 3341 cases 10/13 need a true
-  maximum, not a 100 ms poll), and the short-term series at a 100 ms hop for LRA.
+* K-weighting runs in float64. Per channel we compute the energy of each 10 ms *segment* (never keeping the
+  audio) and derive every loudness from those segment energies: 400 ms gating blocks at a 100 ms hop for I
+  (floor of the block count: an incomplete last block is discarded), max M and max S from windows sliding
+  every 10 ms (Tech 3341 cases 10/13 need a true maximum, not a 100 ms poll), and the short-term series at a
+  100 ms hop for LRA. Only 100 ms hop sums and the sliding maxima are kept (`loudness.Energies`): two float64
+  per 100 ms, so a meter stays small however long it runs.
 * The K-weighting IIR filter is evaluated exactly, in blocks, as matrix products (`kweighting`): no scipy at
   run time (importing scipy.signal alone costs about 1 s, more than metering a 10-minute file). True peak
   is tracked by `truepeak.TruePeak`.
@@ -61,11 +62,11 @@ import numpy.typing as npt
 
 from .kweighting import _IIR_BLOCK, _SCAN_GROUP_FIRST, F64, _k_filter_design, k_filter_row
 from .loudness import (
+    Energies,
     _gated_rms,
-    _hop_sums,
     _integrated,
     _loudness_range,
-    _max_window_lufs,
+    _lufs,
     _window_sums,
 )
 from .model import Levels
@@ -78,6 +79,8 @@ HOPS_PER_BLOCK = 4  # BS.1770-4 Annex 1: T_g = 400 ms blocks with 75 % overlap -
 HOPS_PER_SHORT_TERM = 30  # Tech 3341 §2.2: short-term window 3 s = 30 hops of 100 ms
 SURROUND_WEIGHT = 1.41  # BS.1770-4 Annex 1, Table 3: G = 1.41 (+1.5 dB) for Ls, Rs
 
+# Bump when any level a meter reports changes (the lasting measurement cache keys by it).
+METER_VERSION = 1
 _CHUNK_TARGET = 1 << 17  # frames per internal processing chunk (rounded to a whole unit)
 
 
@@ -132,10 +135,12 @@ class Meter:
 
     With an `executor` (owned by the caller), channels are metered in parallel on its threads; numpy and
     BLAS release the GIL, so two channels use two cores. Results are identical with or without it.
+    `buffer_dtype` float32 halves the memory of a meter fed float32 audio (the renderer's); it computes in
+    float64 either way, with the same results.
 
-    Memory stays flat: the meter keeps two float64 energies per 10 ms segment, at most one internal chunk
-    (~2.7 s at 48 kHz) of audio and at most `truepeak._TP_POOL` true-peak candidate blocks (3.5 MB) waiting to be
-    computed against a higher running maximum.
+    Memory stays flat: the meter keeps two float64 energies per 100 ms hop and the last 3 s of 10 ms segments
+    (`loudness.Energies`), at most one internal chunk (~2.7 s at 48 kHz) of audio and at most `truepeak._TP_POOL`
+    true-peak candidate blocks (0.9 MB) waiting to be computed against a higher running maximum.
     """
 
     def __init__(
@@ -146,6 +151,7 @@ class Meter:
         weights: Sequence[float] | None = None,
         true_peak: bool = True,
         executor: Executor | None = None,
+        buffer_dtype: npt.DTypeLike = np.float64,
     ) -> None:
         if sample_rate_hz <= 0:
             raise ValueError(f"sample_rate_hz: got {sample_rate_hz}; expected a positive rate in Hz")
@@ -174,14 +180,14 @@ class Meter:
         self._hist = hist
 
         # Rows: [interpolator history | chunk being filled]; history is carried from the previous chunk.
-        self._pending = np.zeros((channels, hist + self._chunk))
+        self._pending = np.zeros((channels, hist + self._chunk), dtype=buffer_dtype)
         self._n_pending = 0
         self._k_index = [int(np.searchsorted(self._k_channels, c)) if w[c] > 0.0 else -1 for c in range(channels)]
         self._frames = 0
         self._state = np.zeros((len(self._k_channels), self._iir.order))
         self._history = np.zeros((channels, hist))
-        self._seg_k: list[F64] = []
-        self._seg_u: list[F64] = []
+        widths = (HOPS_PER_BLOCK * self._seg_per_hop, HOPS_PER_SHORT_TERM * self._seg_per_hop)  # M and S windows
+        self._energies = Energies(self._seg_per_hop, widths)
         self._sample_peak = 0.0
 
     # --- streaming ---
@@ -212,8 +218,7 @@ class Meter:
     def _commit(self, c: _Chunk) -> None:
         self._state = c.state
         self._history = c.history
-        self._seg_k.append(c.seg_k)
-        self._seg_u.append(c.seg_u)
+        self._energies.add(c.seg_k, c.seg_u)
         self._sample_peak = max(self._sample_peak, c.sample_peak)
         self._tp.keep(c.candidates, self._sample_peak)
 
@@ -228,7 +233,8 @@ class Meter:
         nseg = n // seg
 
         def one_channel(c: int) -> _ChannelPart:
-            row = ext[c, hist : hist + n]
+            full = np.asarray(ext[c, : hist + n], dtype=np.float64)  # a float32 buffer is read as float64
+            row = full[hist:]
             # Unweighted energy per segment (RMS and gated RMS), float64 accumulation.
             xs = row[: nseg * seg].reshape(nseg, seg)
             energy_u = _row_energies(xs)
@@ -241,7 +247,7 @@ class Meter:
                 y, state = self._k_filter_row(row, self._state[k_index])
                 ys = y[: nseg * seg].reshape(nseg, seg)
                 energy_k = self.weights[c] * _row_energies(ys)
-            peak_blocks = self._tp.blocks(ext[c, : hist + n], final=final)
+            peak_blocks = self._tp.blocks(full, final=final)
             return _ChannelPart(energy_u, tail_energy, energy_k, state, *peak_blocks)
 
         if self._executor is not None and self.channels > 1:
@@ -288,30 +294,27 @@ class Meter:
 
     def result(self) -> Levels:
         """The levels of everything fed so far. Does not change the meter (more blocks may follow)."""
-        seg_k = list(self._seg_k)
-        seg_u = list(self._seg_u)
+        energies = self._energies.copy()
         sample_peak, true_peak = self._sample_peak, self._tp.value
         tail_u = 0.0
         if self._n_pending or self.true_peak:
             last = self._process(self._pending[:, : self._hist + self._n_pending], self._n_pending, final=True)
-            seg_k.append(last.seg_k)
-            seg_u.append(last.seg_u)
+            energies.add(last.seg_k, last.seg_u)
             tail_u = last.tail_u
             sample_peak = max(sample_peak, last.sample_peak)
             # the waiting candidates and the final chunk's, against everything known now
             true_peak = self._tp.result(last.candidates, sample_peak)
-        ek = np.concatenate(seg_k) if seg_k else np.zeros(0)
-        eu = np.concatenate(seg_u) if seg_u else np.zeros(0)
         frames = self._frames
         rate = self.sample_rate_hz
 
-        rms = power_to_db((float(eu.sum()) + tail_u) / frames) if frames else NEG_INF
-        hop_k = _hop_sums(ek, self._seg_per_hop)
-        hop_u = _hop_sums(eu, self._seg_per_hop)
+        rms = power_to_db((energies.sum_u + tail_u) / frames) if frames else NEG_INF
+        hop_k, hop_u = energies.hops()
         block_len = HOPS_PER_BLOCK * self._hop
+        short_len = HOPS_PER_SHORT_TERM * self._hop
         block_k = _window_sums(hop_k, HOPS_PER_BLOCK) / block_len
         block_u = _window_sums(hop_u, HOPS_PER_BLOCK) / block_len
-        short_k = _window_sums(hop_k, HOPS_PER_SHORT_TERM) / (HOPS_PER_SHORT_TERM * self._hop)
+        short_k = _window_sums(hop_k, HOPS_PER_SHORT_TERM) / short_len
+        best_m, best_s = energies.best
 
         return Levels(
             sample_peak_dbfs=gain_to_db(sample_peak),
@@ -319,10 +322,8 @@ class Meter:
             rms_dbfs=rms,
             gated_rms_dbfs=_gated_rms(block_u),
             integrated_lufs=_integrated(block_k),
-            momentary_max_lufs=_max_window_lufs(ek, HOPS_PER_BLOCK * self._seg_per_hop, block_len),
-            short_term_max_lufs=_max_window_lufs(
-                ek, HOPS_PER_SHORT_TERM * self._seg_per_hop, HOPS_PER_SHORT_TERM * self._hop
-            ),
+            momentary_max_lufs=NEG_INF if best_m is None else _lufs(best_m / block_len),
+            short_term_max_lufs=NEG_INF if best_s is None else _lufs(best_s / short_len),
             loudness_range_lu=_loudness_range(short_k),
             duration_s=frames / rate,
         )

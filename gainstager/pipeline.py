@@ -1,10 +1,12 @@
 """Orchestration of one session: read it, resolve its media, measure, plan, predict the master.
 
 Follow one clip: `load` reads the session bytes and the format parses them into the model; `analyze` has
-`media.resolve_media` find and probe the clip's audio file, measures the clip (render.measure_clip), sums the
-tracks and the master (mix.mix), plans the gains (plan.plan), predicts the master after the plan and keeps
-the headroom. `output.write` then has the format splice the edits into the original bytes, re-parses the
-result (`verify`), and only then replaces the output file atomically.
+`media.resolve_media` find and probe the clip's audio file, then measures the session in one pass (`mix.mix`:
+the clip decoded and rendered once, feeding its meter, its track's, its folders' and the master), unless the
+measurement cache (`cache`) has it; plans the gains (plan.plan); derives the master after the plan from that
+pass (`predict`, nothing played again) and keeps the headroom. `output.write` then has the format splice the
+edits into the original bytes, re-parses the result (`verify`), and only then replaces the output file
+atomically.
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import files, mix, parsers, render
+import numpy as np
+
+from . import cache as cache_
+from . import files, mix, parsers, predict, render
+from .cache import MeasurementCache
 from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
+from .meters import METER_VERSION
 from .model import ClipStatus, Edit, Levels, Session
 from .plan import Plan, Policy, headroom_change, plan, with_headroom
 from .policy_file import Policies, Resolution
+from .units import gain_to_db
 
+_LEVEL_FIELDS = tuple(f.name for f in dataclasses.fields(Levels))
 MAX_SESSION_BYTES = 1 << 30  # 1 GiB: far above any real session (the largest real Live set is ~40 MB)
 Progress = Callable[[str, float], None]
 
@@ -54,6 +63,15 @@ def load(path: str) -> Loaded:
 
 
 @dataclass(frozen=True, slots=True)
+class Regions:
+    """How many distinct regions (a file's audio as one clip plays it) a run metered, and how many it took from
+    the measurement cache (or from another process that was metering them)."""
+
+    measured: int
+    cached: int
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     loaded: Loaded
     policy: Policy
@@ -68,39 +86,12 @@ class Analysis:
     notes: tuple[str, ...] = field(default=())
     scope: mix.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
     roles: Resolution | None = None  # each track's policy, role and the rule that gave it
+    regions: Regions = field(default_factory=lambda: Regions(0, 0))
+
 
     @property
     def session(self) -> Session:
         return self.loaded.session
-
-
-class LevelCache:
-    """Levels per (file, region, gains): each is measured once per run, across sessions of a batch."""
-
-    def __init__(self) -> None:
-        self._levels: dict[tuple[object, ...], Levels] = {}
-
-    def measure(self, playable: render.Playable, pool: render.ReaderPool) -> Levels:
-        c = playable.clip
-        start = c.timeline_start_s  # the key is independent of where on the timeline the region plays
-        key = (
-            playable.path,
-            os.path.getmtime(playable.path),
-            tuple(dataclasses.replace(g, timeline_start_s=g.timeline_start_s - start) for g in c.segments),
-            c.source_window_start_s,
-            c.source_window_length_s,
-            c.loop,
-            c.reverse,
-            c.fade_in_s,
-            c.fade_out_s,
-            c.channel_mode,
-            c.stretch,
-            playable.rate_hz,
-            render.clip_gain_linear(c),
-        )
-        if key not in self._levels:
-            self._levels[key] = render.measure_clip(playable, pool)
-        return self._levels[key]
 
 
 def analyze(
@@ -108,63 +99,41 @@ def analyze(
     policy: Policy | Policies,
     *,
     progress: Progress | None = None,
-    cache: LevelCache | None = None,
+    cache: MeasurementCache | None = None,
+    threads: int | None = None,
 ) -> Analysis:
-    """Measure and plan one session: with one `Policy` for every track, or with `Policies` (a policy file and
-    command-line options) resolved per track, the master headroom and the rate staying global."""
+    """Measure the session in one pass (or take it from `cache`), plan, and predict the master after the plan:
+    with one `Policy` for every track, or with `Policies` (a policy file and command-line options) resolved per
+    track, the master headroom and the rate staying global.
+
+    `cache` is the measurement cache (`cache.open`); None measures everything and keeps nothing. `threads` render
+    and meter the tracks in parallel (default: one per CPU core); the result does not depend on it."""
     roles = (policy if isinstance(policy, Policies) else Policies.fixed(policy)).resolve(loaded.session)
     policy, track_policies = roles.policy, roles.track_policies()
     loaded = dataclasses.replace(loaded, session=mix.with_project_rate(loaded.session, policy.sample_rate_hz))
     session = loaded.session
-    cache = cache or LevelCache()
+    store = cache or cache_.open(enabled=False)
+    threads = threads or os.cpu_count() or 1
     media = resolve_media(session)
     rate = session.sample_rate_hz
     playables = [render.Playable(m.clip, m.path, m.info, rate) for m in media if m.info is not None and m.path]
-    pool = render.ReaderPool()
-    try:
-        clip_levels: dict[str, Levels] = {}
-        skipped: dict[str, tuple[ClipStatus, str]] = {}
-        for i, p in enumerate(playables):
-            if progress:
-                progress(f"measuring {p.clip.name or p.clip.clip_id}", i / max(len(playables), 1))
-            try:
-                levels = cache.measure(p, pool)
-            except AudioError as exc:
-                skipped[p.clip.clip_id] = (ClipStatus.UNREADABLE, str(exc))
-                continue
-            if not math.isfinite(levels.sample_peak_dbfs):
-                skipped[p.clip.clip_id] = (ClipStatus.SILENT, "silent: nothing to measure")
-            clip_levels[p.clip.clip_id] = levels
-        media = [m.skipped(*skipped[m.clip.clip_id]) if m.clip.clip_id in skipped else m for m in media]
-        playables = [p for p in playables if p.clip.clip_id in clip_levels]
-        staged = {m.clip.clip_id for m in media if m.clip.status is ClipStatus.ACTIVE}
-        stage_levels = {k: v for k, v in clip_levels.items() if k in staged}
-        mixed = mix.mix(session, playables, pool, progress=_sub(progress, "summing tracks"))
-        track_levels = _with_clip_true_peaks(session, mixed, clip_levels)
-        first = plan(session, stage_levels, track_levels, policy, track_policies=track_policies)
-        clip_gains, faders = _playing_after(session, first)
-        after = (
-            mix.mix(
-                session,
-                playables,
-                pool,
-                clip_gain_db=clip_gains,
-                fader_db=faders,
-                meter_tracks=False,
-                progress=_sub(progress, "predicting master"),
-            )
-            if _changes_output(session, first)
-            else mixed
-        )
-        change = headroom_change(after.master_peak_dbfs, policy)
-        if change:  # the cut changes the faders' room: plan again knowing it (keep mode: outputs are unchanged)
-            first = plan(
-                session, stage_levels, track_levels, policy, feeder_shift_db=change, track_policies=track_policies
-            )
-        final = with_headroom(first, session, change)
-        master_after = after.master_peak_dbfs + change
-    finally:
-        pool.close()
+    measured = _measure(session, playables, store, threads, progress)
+    clip_levels = measured.clip_levels
+    skipped = {k: (ClipStatus.UNREADABLE, reason) for k, reason in measured.unreadable.items()}
+    for k, v in clip_levels.items():
+        if not math.isfinite(v.sample_peak_dbfs):
+            skipped[k] = (ClipStatus.SILENT, "silent: nothing to measure")
+    media = [m.skipped(*skipped[m.clip.clip_id]) if m.clip.clip_id in skipped else m for m in media]
+    playables = [p for p in playables if p.clip.clip_id in clip_levels]
+    staged = {m.clip.clip_id for m in media if m.clip.status is ClipStatus.ACTIVE}
+    stage_levels = {k: v for k, v in clip_levels.items() if k in staged}
+    track_levels = mix.track_levels(measured.routing, measured.mixed, clip_levels)
+    first = plan(session, stage_levels, track_levels, policy, track_policies=track_policies)
+    after = _master_after(session, measured, first, store, threads)
+    change = headroom_change(after, policy)
+    if change:  # the cut changes the faders' room: plan again knowing it (keep mode: outputs are unchanged)
+        first = plan(session, stage_levels, track_levels, policy, feeder_shift_db=change, track_policies=track_policies)
+    final = with_headroom(first, session, change)
     notes = sorted({c.note for c in session.clips if c.note} | {t.note for t in session.tracks if t.note})
     return Analysis(
         loaded,
@@ -172,28 +141,236 @@ def analyze(
         tuple(media),
         clip_levels,
         track_levels,
-        mixed.master_peak_dbfs,
-        master_after,
+        measured.mixed.master_peak_dbfs,
+        after + change,
         final,
         tuple(final.edits(session)),
         change,
-        (*final.notes, *notes),
+        (*final.notes, *notes, *store.take_notes()),
         mix.mix_scope(session, playables),
         roles,
+        Regions(measured.regions_measured, measured.regions_cached),
     )
 
 
-def _with_clip_true_peaks(
-    session: Session, mixed: mix.MixResult, clip_levels: Mapping[str, Levels]
-) -> dict[str, Levels]:
-    """Track levels whose true peak is the largest clip true peak (exact where clips do not overlap)."""
-    out = dict(mixed.track_levels)
-    for track_id, levels in mixed.track_levels.items():
-        if track_id in mixed.overlapping:
+# ---------------------------------------------------------------- measuring, once
+
+
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    clip_levels: dict[str, Levels]  # every clip measured (unreadable ones left out)
+    unreadable: dict[str, str]  # clip id -> why its audio could not be played
+    routing: mix.Routing  # of the clips that played
+    mixed: mix.MixResult
+    session_key: str
+    regions_measured: int  # distinct regions this run metered
+    regions_cached: int  # distinct regions taken from the cache (or from another process that metered them)
+
+
+def clip_key(p: render.Playable, file_identity: str) -> str:
+    """The cache key of what a clip plays and how it is measured: the file's content and everything that changes
+    what is played (segments relative to the clip's start, so not where it sits on the timeline; source
+    window, loop, reverse, rates and stretch, project rate, channel mode, fades, gains), and the versions of
+    the renderer and the meters."""
+    c = p.clip
+    start = c.timeline_start_s
+    return cache_.key(
+        "clip",
+        render.RENDER_VERSION,
+        METER_VERSION,
+        file_identity,
+        [(s.timeline_start_s - start, s.duration_s, s.source_start_s, s.rate) for s in c.segments],
+        c.source_window_start_s,
+        c.source_window_length_s,
+        c.loop,
+        c.reverse,
+        c.stretch,
+        c.fade_in_s,
+        c.fade_out_s,
+        str(c.channel_mode),
+        p.out_rate_hz,
+        render.clip_gain_linear(c),
+    )
+
+
+def _session_key(session: Session, r: mix.Routing, keys: Mapping[str, str]) -> str:
+    """The cache key of the whole mix: every clip's region and place, the routing, and the gains that play."""
+    g = mix.gains(session, r)
+    clips = sorted((c, keys[c], r.offset[c]) for c in r.offset)
+    tracks = [(t, r.bus.get(t, "-"), [p.clip.clip_id for p in r.clips.get(t, ())], g.post[t].tolist()) for t in r.order]
+    return cache_.key("session", render.RENDER_VERSION, METER_VERSION, r.rate_hz, tracks, g.master, clips)
+
+
+def _measure(
+    session: Session,
+    playables: list[render.Playable],
+    store: MeasurementCache,
+    threads: int,
+    progress: Progress | None,
+) -> _Measured:
+    """Every clip's levels, the track and folder levels and the master before the plan: from the cache, or from
+    one pass over the audio (`mix.mix`) that meters the regions this process claimed; a region another process
+    is metering at the same time is waited for, not metered twice."""
+    keys: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
+    for p in playables:
+        try:
+            keys[p.clip.clip_id] = clip_key(p, store.file_identity(p.path))
+        except OSError as exc:
+            unreadable[p.clip.clip_id] = f"{p.path}: cannot read ({exc.strerror or exc})"
+    playables = [p for p in playables if p.clip.clip_id in keys]
+    session_key = _session_key(session, mix.routing(session, playables), keys)
+    hit = _from_entry(store.get("session:" + session_key), session, playables, keys)
+    if hit is not None:
+        clip_levels, gone, r, mixed = hit
+        regions = len({keys[c] for c in clip_levels})
+        return _Measured(clip_levels, unreadable | gone, r, mixed, session_key, 0, regions)
+    by_key: dict[str, Levels] = {}
+    mine: dict[str, str] = {}  # region -> the clip this run meters it on
+    others: dict[str, render.Playable] = {}  # region -> a clip of it that another process is metering
+    for p in playables:
+        k = keys[p.clip.clip_id]
+        if k in by_key or k in mine or k in others:
             continue
-        peaks = [clip_levels[c.clip_id].true_peak_dbtp for c in session.clips_of(track_id) if c.clip_id in clip_levels]
-        out[track_id] = dataclasses.replace(levels, true_peak_dbtp=max([levels.sample_peak_dbfs, *peaks]))
-    return out
+        levels = _levels(store.get("clip:" + k))
+        if levels is None and store.claim("clip:" + k):
+            levels = _levels(store.get("clip:" + k))  # put by another process between our look and our claim?
+            if levels is None:
+                mine[k] = p.clip.clip_id
+                continue
+            store.release("clip:" + k)
+        if levels is None:
+            others[k] = p
+        else:
+            by_key[k] = levels
+    cached = set(by_key)
+    try:
+        while True:
+            r = mix.routing(session, [p for p in playables if p.clip.clip_id not in unreadable])
+            try:
+                progress_ = _sub(progress, "measuring")
+                mixed = mix.mix(session, r, meter_clips=mine.values(), threads=threads, progress=progress_)
+                break
+            except mix.ClipFailed as failed:  # its region goes (every clip of it), and the mix plays again
+                k = keys[failed.clip_id]
+                unreadable.update((c, str(failed.error)) for c, ck in keys.items() if ck == k)
+                store.release("clip:" + k)
+        for k, clip_id in mine.items():
+            if clip_id in mixed.clip_levels:
+                by_key[k] = mixed.clip_levels[clip_id]
+                store.put("clip:" + k, _levels_json(by_key[k]))
+    finally:
+        store.release_all()
+    measured = {k for k in mine if k in by_key}
+    for k, p in others.items():
+        levels = _levels(store.wait("clip:" + k))
+        if levels is None:  # its owner could not meter it: this run does, on its own
+            try:
+                levels = render.measure_clip(p, render.ReaderPool())
+            except AudioError as exc:
+                unreadable.update((c, str(exc)) for c, ck in keys.items() if ck == k)
+                continue
+            store.put("clip:" + k, _levels_json(levels))
+            measured.add(k)
+        else:
+            cached.add(k)
+        by_key[k] = levels
+    clip_levels = {c: by_key[k] for c, k in keys.items() if c not in unreadable and k in by_key}
+    store.put("session:" + session_key, _entry(keys, clip_levels, unreadable, mixed))
+    return _Measured(clip_levels, unreadable, r, mixed, session_key, len(measured), len(cached))
+
+
+def _master_after(session: Session, m: _Measured, p: Plan, store: MeasurementCache, threads: int) -> float:
+    """The master's predicted sample peak (dBFS) after plan `p`, derived from the first pass (`predict`) and kept
+    in the cache under the session and the gains it plays at."""
+    clip_gains, faders = _playing_after(session, p)
+    r = m.routing
+    before = mix.gains(session, r)
+    after = mix.gains(session, r, clip_gain_db=clip_gains, fader_db=faders)
+    k = "after:" + cache_.key(
+        m.session_key,
+        sorted(after.clips.items()),
+        sorted((t, v.tolist()) for t, v in after.post.items()),
+        after.master,
+    )
+    value = store.get(k)
+    if value is not None and isinstance(value.get("peak"), float):
+        return gain_to_db(value["peak"])
+    peak = predict.master_after(
+        r, m.mixed.peaks, before, after, lambda blocks: mix.block_peaks(r, after, blocks, threads=threads)
+    )
+    store.put(k, {"peak": peak})
+    return gain_to_db(peak)
+
+
+# ---------------------------------------------------------------- cache entries
+
+
+def _levels_json(levels: Levels) -> dict[str, Any]:
+    return {"levels": [getattr(levels, f) for f in _LEVEL_FIELDS]}
+
+
+def _levels(value: Mapping[str, Any] | None) -> Levels | None:
+    """Levels from a cache value, None for anything else."""
+    raw = value.get("levels") if value else None
+    if not isinstance(raw, list) or len(raw) != len(_LEVEL_FIELDS) or not all(isinstance(x, float) for x in raw):
+        return None
+    return Levels(*raw)
+
+
+def _entry(
+    keys: Mapping[str, str], clip_levels: Mapping[str, Levels], unreadable: Mapping[str, str], mixed: mix.MixResult
+) -> dict[str, Any]:
+    """What a warm run needs instead of playing the session: every region's levels, the tracks' and folders',
+    the master before, and the block peaks the prediction reads (rounded up: they are bounds)."""
+    peaks = mixed.peaks
+    return {
+        "clips": {keys[c]: _levels_json(v) for c, v in clip_levels.items()},
+        "unreadable": dict(unreadable),
+        "tracks": {t: _levels_json(v) for t, v in mixed.track_levels.items()},
+        "master_peak_dbfs": mixed.master_peak_dbfs,
+        "master_peak": peaks.master_peak,
+        "blocks": peaks.blocks,
+        "master": _rounded_up(peaks.master),
+        "peaks": {c: [first, _rounded_up(a)] for c, (first, a) in peaks.clips.items()},
+    }
+
+
+def _from_entry(
+    value: Mapping[str, Any] | None, session: Session, playables: list[render.Playable], keys: Mapping[str, str]
+) -> tuple[dict[str, Levels], dict[str, str], mix.Routing, mix.MixResult] | None:
+    """A cached session entry read back (None when there is none, or it does not fit this session)."""
+    if value is None:
+        return None
+    try:
+        gone = {str(c): str(why) for c, why in value["unreadable"].items()}
+        regions = {k: _levels(v) for k, v in value["clips"].items()}
+        clip_levels = {c: regions[k] for c, k in keys.items() if c not in gone}
+        tracks = {t: _levels(v) for t, v in value["tracks"].items()}
+        peaks = mix.BlockPeaks(
+            float(value["master_peak"]),
+            np.asarray(value["blocks"], dtype=np.int64),
+            np.asarray(value["master"], dtype=np.float32),
+            {c: (int(first), np.asarray(a, dtype=np.float32)) for c, (first, a) in value["peaks"].items()},
+        )
+        mixed = mix.MixResult({}, tracks, float(value["master_peak_dbfs"]), peaks)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if any(v is None for v in clip_levels.values()) or any(v is None for v in tracks.values()):
+        return None
+    r = mix.routing(session, [p for p in playables if p.clip.clip_id not in gone])
+    return clip_levels, gone, r, mixed  # type: ignore[return-value]
+
+
+def _rounded_up(a: np.ndarray) -> np.ndarray:
+    """Peaks as float16 (half the bytes), each rounded up so that it still bounds the true one; float32 when
+    a value is beyond float16's range."""
+    if not len(a) or float(a.max()) >= 60000.0:
+        return np.asarray(a, dtype=np.float32)
+    h = a.astype(np.float16)
+    low = h.astype(np.float32) < a
+    h[low] = np.nextafter(h[low], np.float16(np.inf))
+    return h
 
 
 def _sub(progress: Progress | None, label: str) -> Callable[[float], None] | None:
@@ -214,20 +391,3 @@ def _playing_after(session: Session, p: Plan) -> tuple[dict[str, float], dict[st
                 else mix.playing_fader_db(t)
             )
     return clips, faders
-
-
-def _changes_output(session: Session, p: Plan) -> bool:
-    """Whether any track's output changes (otherwise the master prediction is the measured one)."""
-    for t in session.tracks:
-        tp = p.tracks.get(t.track_id)
-        if tp is None:
-            continue
-        fader_change = tp.new_fader_db - t.fader_db if math.isfinite(t.fader_db) else 0.0
-        clip_changes = {
-            round(cp.new_gain_db - c.gain_db, 6)
-            for c in session.clips_of(t.track_id)
-            if (cp := p.clips.get(c.clip_id)) is not None and math.isfinite(c.gain_db)
-        }
-        if any(abs(x + fader_change) > 1e-6 for x in clip_changes) or (not clip_changes and fader_change):
-            return True
-    return False

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,8 @@ from .model import ChannelMode, Clip, ClipStatus, Levels
 from .resample import Converter, Source, Stretcher, same_rate
 from .units import db_to_gain
 
+# Bump when what a clip plays changes (the lasting measurement cache keys by it).
+RENDER_VERSION = 1
 _EPS = 1e-7  # frames; absorbs float error so that frame k of a rate-1 clip reads source frame k
 _MIN_FADE_S = 1e-9
 _PREROLL_S = 0.005  # source time fed to a resampler before a segment starts, so its filter starts on signal
@@ -142,16 +145,25 @@ class _SourceRun:
         self._pos = start
         self._step = step
 
+    @property
+    def forward(self) -> bool:
+        return self._step == 1 and not self._player.playable.clip.reverse
+
     def read(self, count: int) -> FloatArray:
-        pl = self._player
-        clip = pl.playable.clip
-        if self._step == 1 and not clip.reverse:
-            out = np.zeros((count, pl.playable.out_channels), dtype=np.float32)
-            _copy_run(pl.reader(), out, self._pos, pl.window_first, pl.window_frames, clip.loop, clip.channel_mode)
-        else:
-            out = pl.frames_at(self._pos + self._step * np.arange(count, dtype=np.int64))
+        if self.forward:
+            out = np.zeros((count, self._player.playable.out_channels), dtype=np.float32)
+            self.read_into(out)
+            return out
+        out = self._player.frames_at(self._pos + self._step * np.arange(count, dtype=np.int64))
         self._pos += self._step * count
         return out
+
+    def read_into(self, dest: FloatArray) -> None:
+        """The next len(dest) frames (a forward run), straight into `dest`."""
+        pl = self._player
+        clip = pl.playable.clip
+        _copy_run(pl.reader(), dest, self._pos, pl.window_first, pl.window_frames, clip.loop, clip.channel_mode)
+        self._pos += len(dest)
 
 
 def _copy_run(
@@ -175,12 +187,21 @@ def _copy_run(
             done += min(-pos, n - done)
             continue
         take = min(n - done, window_frames - pos)
-        dest[done : done + take] = _map_channels(reader.read(window_first + pos, take), mode)
+        if dest.shape[1] == reader.info.channels and (mode == ChannelMode.NORMAL or dest.shape[1] == 1):
+            reader.read_into(dest[done : done + take], window_first + pos)  # nothing to map: decode in place
+        else:
+            dest[done : done + take] = _map_channels(reader.read(window_first + pos, take), mode)
         done += take
 
 
 def _silence(channels: int) -> Source:
     return lambda count: np.zeros((count, channels), dtype=np.float32)
+
+
+def frame_span(start_s: float, end_s: float, origin_s: float, rate_hz: int) -> tuple[int, int]:
+    """Frames k whose time origin + k/rate lies in [start_s, end_s)."""
+    lo = math.ceil((start_s - origin_s) * rate_hz - _EPS)
+    return lo, max(math.ceil((end_s - origin_s) * rate_hz - _EPS), lo)
 
 
 class ClipPlayer:
@@ -210,11 +231,11 @@ class ClipPlayer:
         self._current = -1  # the segment whose stream is open
         self._next = -1  # the frame that stream delivers next
         self._stream: Source = _silence(p.out_channels)
+        self._stateful = False  # whether that stream is a resampler or a stretcher (its output depends on its start)
+        self._into: Callable[[FloatArray], None] | None = None  # a forward source read: decodes into the output
 
     def _span(self, start_s: float, end_s: float) -> tuple[int, int]:
-        """Frames k whose time origin + k/rate lies in [start_s, end_s)."""
-        lo = math.ceil((start_s - self._origin) * self._rate - _EPS)
-        return lo, max(math.ceil((end_s - self._origin) * self._rate - _EPS), lo)
+        return frame_span(start_s, end_s, self._origin, self._rate)
 
     def reader(self) -> AudioReader:
         return self._pool.get(self.playable.path)
@@ -248,30 +269,62 @@ class ClipPlayer:
                 continue
             n = min(int(self._seg_hi[i]), hi) - k
             if i != self._current or k != self._next:
-                self._stream, self._current = self._open(i, k), i
-            out[k - start : k - start + n] = self._stream(n)
+                self._seek(i, k)
+            if self._into is not None:
+                self._into(out[k - start : k - start + n])
+            else:
+                out[k - start : k - start + n] = self._stream(n)
             k += n
             self._next = k
         self._apply_gain(out[lo - start : hi - start], lo)
         return out
 
     def _apply_gain(self, part: FloatArray, first_frame: int) -> None:
+        """The clip's gain and its linear fades, on frames from `first_frame` (a fade touches only its frames)."""
         clip = self.playable.clip
-        if clip.fade_in_s > 0.0 or clip.fade_out_s > 0.0:
-            t = self._origin + np.arange(first_frame, first_frame + len(part), dtype=np.float64) / self._rate
-            envelope = np.full(len(t), self._gain, dtype=np.float64)
-            # A fade shorter than _MIN_FADE_S (far below one sample at any rate) shapes the samples as it would,
-            # but dividing by it cannot overflow (a 1e-308 s fade would).
-            if clip.fade_in_s > 0.0:
-                envelope *= np.clip((t - clip.timeline_start_s) / max(clip.fade_in_s, _MIN_FADE_S), 0.0, 1.0)
-            if clip.fade_out_s > 0.0:
-                envelope *= np.clip((clip.timeline_end_s - t) / max(clip.fade_out_s, _MIN_FADE_S), 0.0, 1.0)
-            part *= envelope[:, None].astype(np.float32)
-        elif self._gain != 1.0:
+        if self._gain != 1.0:
             part *= np.float32(self._gain)
+        n = len(part)
+        # A fade shorter than _MIN_FADE_S (far below one sample at any rate) shapes the samples as it would, but
+        # dividing by it cannot overflow (a 1e-308 s fade would).
+        if clip.fade_in_s > 0.0:
+            end = min(max(self._frame(clip.timeline_start_s + clip.fade_in_s, math.ceil) - first_frame, 0), n)
+            ramp = (self._time(first_frame, 0, end) - clip.timeline_start_s) / max(clip.fade_in_s, _MIN_FADE_S)
+            part[:end] *= np.clip(ramp, 0.0, 1.0).astype(np.float32)[:, None]
+        if clip.fade_out_s > 0.0:
+            begin = min(max(self._frame(clip.timeline_end_s - clip.fade_out_s, math.floor) - first_frame, 0), n)
+            ramp = (clip.timeline_end_s - self._time(first_frame, begin, n)) / max(clip.fade_out_s, _MIN_FADE_S)
+            part[begin:] *= np.clip(ramp, 0.0, 1.0).astype(np.float32)[:, None]
 
-    def _open(self, index: int, frame: int) -> Source:
-        """The stream of segment `index` from output `frame` on."""
+    def _frame(self, time_s: float, rounding: Callable[[float], int]) -> int:
+        return rounding((time_s - self._origin) * self._rate)
+
+    def _time(self, first_frame: int, a: int, b: int) -> npt.NDArray[np.float64]:
+        """Timeline seconds of frames first_frame + [a, b)."""
+        return self._origin + np.arange(first_frame + a, first_frame + b, dtype=np.float64) / self._rate
+
+    def _seek(self, index: int, frame: int) -> None:
+        """Make segment `index`'s stream deliver `frame` next, with the very samples a render from the clip's start
+        gives there. A plain source read starts anywhere; a resampler or a stretcher depends on where it started,
+        so it starts where a continuous render starts it (its segment's first frame, or where the open stream
+        is) and reads forward."""
+        if index == self._current and self._stateful and self._next <= frame:
+            stream, stateful, at = self._stream, True, self._next
+        else:
+            stream, stateful = self._open(index, frame)
+            at = int(self._seg_lo[index]) if stateful else frame
+            if at != frame:
+                stream = self._open(index, at)[0]
+        while at < frame:  # read forward, in bounded steps
+            step = min(frame - at, BLOCK_FRAMES)
+            stream(step)
+            at += step
+        self._stream, self._stateful, self._current = stream, stateful, index
+        run = getattr(stream, "__self__", None)
+        self._into = run.read_into if isinstance(run, _SourceRun) and run.forward else None
+
+    def _open(self, index: int, frame: int) -> tuple[Source, bool]:
+        """The stream of segment `index` from output `frame` on, and whether it keeps state (see `_seek`)."""
         seg, info = self._segments[index], self.playable.info
         fs, fp, channels = info.sample_rate_hz, self._rate, self.playable.out_channels
         t = self._origin + frame / fp
@@ -279,22 +332,24 @@ class ClipPlayer:
         step = 1 if seg.rate >= 0 else -1
         speed = abs(seg.rate)
         if speed * fs * 1e6 < fp:  # (near) standstill: no audio plays
-            return _silence(channels)
+            return _silence(channels), False
         if self.playable.clip.stretch and not same_rate(speed, 1.0):
             covered = speed * (seg.timeline_end_s - t) * fp  # what the rest of the segment plays, in frames at fp
-            pitch = self._converted(position, step, fs, fp)
-            return Stretcher(pitch, speed, channels, length=math.floor(covered)).read
+            pitch, _ = self._converted(position, step, fs, fp)
+            return Stretcher(pitch, speed, channels, length=math.floor(covered)).read, True
         return self._converted(position, step, fs * speed, fp)
 
-    def _converted(self, position: float, step: int, in_rate: float, out_rate: float) -> Source:
-        """Source frames from window `position` on, one per 1/in_rate seconds, delivered at out_rate."""
+    def _converted(self, position: float, step: int, in_rate: float, out_rate: float) -> tuple[Source, bool]:
+        """Source frames from window `position` on, one per 1/in_rate seconds, delivered at out_rate (and whether
+        a resampler runs)."""
         if same_rate(in_rate, out_rate):
-            return _SourceRun(self, math.floor(position + _EPS), step).read
+            return _SourceRun(self, math.floor(position + _EPS), step).read, False
         pre = math.ceil(_PREROLL_S * in_rate)
         run = _SourceRun(self, round(position) - step * pre, step)
-        return Converter(
+        converter = Converter(
             run.read, in_rate, out_rate, self.playable.out_channels, skip=round(pre * out_rate / in_rate)
-        ).read
+        )
+        return converter.read, True
 
 
 def measure_clip(p: Playable, pool: ReaderPool, gain_db: float | None = None) -> Levels:

@@ -18,6 +18,7 @@ from .schema import SCHEMA_VERSION
 from .units import NEG_INF, finite_or_none
 
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
+    from .cache import CacheInfo
     from .discover import Skipped
     from .mix import MixScope
     from .output import WriteResult
@@ -88,6 +89,8 @@ class SessionReport:
     written: Written | None = None  # apply only
     scope: MixScope | None = None  # project rate, solo, frozen tracks, what the master prediction leaves out
     policy_file: str | None = None  # the path of the policy file that gave roles and targets, if any
+    regions_measured: int = 0  # distinct regions this run metered
+    regions_cached: int = 0  # distinct regions it took from the measurement cache
 
     @property
     def skipped_clips(self) -> int:
@@ -124,6 +127,8 @@ class BatchItem:
     output: str | None = None  # the file written, if any
     report: SessionReport | None = None
     recorded: Mapping[str, Any] | None = None
+    regions_measured: int = 0  # distinct regions this run metered for the session
+    regions_cached: int = 0  # and took from the measurement cache (or from another worker metering them)
 
     @property
     def ok(self) -> bool:
@@ -156,6 +161,9 @@ def batch_item(path: str, r: SessionReport, duration_s: float = 0.0) -> BatchIte
         duration_s,
         w.path if w is not None else None,
         r,
+        None,
+        r.regions_measured,
+        r.regions_cached,
     )
 
 
@@ -266,6 +274,8 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
         out,
         a.scope,
         a.roles.file if a.roles else None,
+        a.regions.measured,
+        a.regions.cached,
     )
 
 
@@ -351,6 +361,7 @@ def session_json(r: SessionReport) -> dict[str, Any]:
         "edits": r.edits,
         "notes": list(r.notes),
         "mix": scope_json(r.scope),
+        "regions": {"measured": r.regions_measured, "cached": r.regions_cached},
     }
     if r.written is not None:
         w = r.written
@@ -381,6 +392,7 @@ def batch_session_json(i: BatchItem) -> dict[str, Any]:
         "duration_s": round(i.duration_s, 3),
         "output": i.output,
         "resumed": False,
+        "regions": {"measured": i.regions_measured, "cached": i.regions_cached},
         "report": session_json(i.report) if i.report else None,
     }
 
@@ -422,6 +434,8 @@ def batch_json(b: BatchReport) -> dict[str, Any]:
         "clips_staged": b.total("clips_staged"),
         "skipped_clips": b.skipped_clips,
         "edits": b.total("edits"),
+        "regions_measured": b.total("regions_measured"),  # by this run: a region shared by sessions counts once
+        "regions_cached": b.total("regions_cached"),
         "wall_s": round(b.wall_s, 3),
     }
     skipped = [
@@ -463,3 +477,15 @@ def file_levels_json(f: FileLevels) -> dict[str, Any]:
 
 def measure_json(files: list[FileLevels]) -> dict[str, Any]:
     return {"schema": SCHEMA_VERSION, "files": [file_levels_json(f) for f in files]}
+
+
+def cache_info_json(info: CacheInfo) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "cache": {
+            "directory": info.directory,
+            "store": info.store,
+            "entries": info.entries,
+            "size_bytes": info.size_bytes,
+        },
+    }

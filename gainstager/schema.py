@@ -17,7 +17,12 @@ the session as it was read (before any change). tests/test_schema.py validates r
      "edits": int, "notes": [str],
      "mix": {"sample_rate_hz", "sample_rate_source", "soloed": [str], "frozen": [str], "frozen_left_out": [str],
              "left_out": {"instrument_tracks", "return_tracks", "sends", "plugin_tracks"}},
+     "regions": {"measured": int, "cached": int},
      "output": {"path", "backup", "changed", "dry_run"}}          (apply only)
+
+``regions`` counts the distinct regions (a file's audio as one clip plays it) this run metered, and those it
+took from the lasting measurement cache (or from another process that was metering them at the same time):
+an unchanged session analysed again measures nothing. It was added within schema 1 (not required).
 
 ``policy.file`` is the policy file's path (null without one). Per track, ``role`` is the role it got (null: none)
 and ``rule`` the rule that gave it (e.g. ``name ~ built-in kick pattern``, ``no policy file: global``);
@@ -29,11 +34,12 @@ six keys were added within schema 1: documents written before them lack them, so
     {"schema": 1,
      "sessions": [{"path", "ok", "status", "error", "format", "clips_total", "clips_staged", "skipped_clips",
                    "edits", "master_peak_dbfs_before", "master_peak_dbfs_after", "duration_s", "output",
-                   "resumed", "report": SESSION | null}],
+                   "resumed", "regions": {"measured": int, "cached": int}, "report": SESSION | null}],
      "failed": int, "missing": [str],
      "skipped": [{"kind", "reason", "count", "examples": [str]}],
      "totals": {"sessions", "processed", "resumed", "written", "unchanged", "dry_run", "failed", "timed_out",
-                "clips_total", "clips_staged", "skipped_clips", "edits", "wall_s"}}
+                "clips_total", "clips_staged", "skipped_clips", "edits", "regions_measured", "regions_cached",
+                "wall_s"}}
 
 Sessions are in discovery order. `status` is written, unchanged (nothing to change, nothing written), dry-run,
 failed or timed-out (over --session-timeout); `ok` is false for the last two, and `error` then says why in one
@@ -43,6 +49,12 @@ is the session's own time on its worker. `failed` counts failed and timed-out se
 (given but not there). `skipped` says what discovery left out, by kind (SkipKind in gainstager/discover.py),
 with the first few paths of each; `totals.wall_s` is the run's wall time. Everything but `path`, `ok`,
 `error`, `skipped_clips`, `report` and `failed` was added within schema 1, so it is not required.
+`regions` and the totals' `regions_measured` / `regions_cached` count what this run metered and what it took
+from the measurement cache; a region shared by several sessions is measured once (by whichever worker gets to it
+first): the others count it as cached.
+
+``gainstager cache info --json`` (CACHE_INFO): ``{"schema": 1, "cache": {"directory", "store", "entries",
+"size_bytes"}}``.
 
 ``gainstager check --json`` (CHECK): ``{"schema": 1, "passed": bool, "tolerance_db", "sessions": [{"path",
 "passed", "error": str | null, "tracks": [{"id", "name", "role", "rule", "passed", "skipped", "meter", "level_db",
@@ -86,6 +98,8 @@ def _object(properties: dict[str, Any], required: tuple[str, ...] | None = None)
 
 
 LEVELS = _object({key: _DB for key in _LEVEL_KEYS})
+_COUNT = {"type": "integer", "minimum": 0}
+_REGIONS = _object({"measured": _COUNT, "cached": _COUNT})
 _LEVELS_OR_NULL = {"anyOf": [LEVELS, {"type": "null"}]}
 
 _METER = {"enum": ["rms", "lufs", "peak", "true-peak"]}
@@ -163,6 +177,7 @@ _SESSION_BODY = {
             {"type": "null"},
         ]
     },
+    "regions": _REGIONS,
     "output": _object(
         {"path": _TEXT_OR_NULL, "backup": _TEXT_OR_NULL, "changed": {"type": "boolean"}, "dry_run": {"type": "boolean"}}
     ),
@@ -191,6 +206,7 @@ BATCH = _object(
                     "duration_s": {"type": "number", "minimum": 0},
                     "output": _TEXT_OR_NULL,
                     "resumed": {"type": "boolean"},
+                    "regions": _REGIONS,
                     "report": {"anyOf": [SESSION, {"type": "null"}]},
                 },
                 ("path", "ok", "error", "skipped_clips", "report"),  # the rest was added within schema 1
@@ -220,6 +236,8 @@ BATCH = _object(
                     "clips_staged",
                     "skipped_clips",
                     "edits",
+                    "regions_measured",
+                    "regions_cached",
                 )
             }
             | {"wall_s": {"type": "number", "minimum": 0}}
@@ -288,5 +306,11 @@ CHECK = _object(
             ),
         },
         "failed": {"type": "integer", "minimum": 0},
+    }
+)
+CACHE_INFO = _object(
+    {
+        "schema": _VERSION,
+        "cache": _object({"directory": _TEXT, "store": _TEXT, "entries": _COUNT, "size_bytes": _COUNT}),
     }
 )

@@ -14,6 +14,7 @@ from .plan import METER_FIELD, MeterKind
 from .report import BatchReport, BatchStatus, SessionReport, TrackRow, session_report
 
 if TYPE_CHECKING:
+    from .cache import CacheInfo
     from .discover import Skipped
     from .mix import MixScope
     from .output import WriteResult
@@ -97,6 +98,7 @@ def session_text(r: SessionReport) -> str:
     for c in r.clips:
         counts[str(c.status)] = counts.get(str(c.status), 0) + 1
     out.append("clips: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f"; {r.edits} edits")
+    out.append(f"regions: {r.regions_measured} measured, {r.regions_cached} from the cache")
     if r.written is not None and r.written.dry_run:
         out.append("dry run: nothing written")
     elif r.written is not None and r.written.path:
@@ -142,6 +144,7 @@ def batch_text(b: BatchReport) -> str:
         f"clips staged: {b.total('clips_staged')} of {b.total('clips_total')}; edits: {b.total('edits')}; "
         f"time: {b.wall_s:.1f} s ({busy_s:.1f} s of session work)"
     )
+    out.append(f"regions: {b.total('regions_measured')} measured, {b.total('regions_cached')} from the cache")
     out.extend(skipped_lines(b.skipped))
     failures = [f"  {i.error}" for i in b.items if i.error] + [f"  {p}: no such file or folder" for p in b.missing]
     if failures:
@@ -221,3 +224,14 @@ def check_text(results: Sequence[Checked]) -> str:
     passed = sum(r.passed for r in results)
     lines.append(f"\n{passed} of {len(results)} sessions pass")
     return "\n".join(lines)
+
+
+def cache_info_text(info: CacheInfo) -> str:
+    return "\n".join(
+        [
+            f"cache directory: {info.directory}",
+            f"store: {info.store}",
+            f"entries: {info.entries}",
+            f"size: {info.size_bytes / 1e6:.1f} MB",
+        ]
+    )

@@ -18,6 +18,16 @@ from gainstager.model import Session
 from gainstager.plan import Policy
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test, and every process a test starts (they inherit the environment), uses a measurement cache
+    directory of its own: never the user's."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("GAINSTAGER_CACHE_DIR", str(folder))
+    return folder
+
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus"
 EBU = SHARED / "ebu"

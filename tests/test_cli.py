@@ -120,7 +120,10 @@ def test_analyze_text_tables(tmp_path: Path) -> None:
     track = next(line for line in lines if line.startswith("Vox ") and "audio" in line)
     # role (none), level, target on its meter, fader, new fader, action
     assert track.split()[2:] == ["-", "-30.0", "-18.0", "rms", "-2.0", "-14.0", "fader"]
-    assert lines[-1] == "clips: 1 active, 1 missing; 2 edits"
+    assert lines[-2] == "clips: 1 active, 1 missing; 2 edits"
+    assert lines[-1] == "regions: 1 measured, 0 from the cache"
+    again = run("analyze", str(path)).stdout.splitlines()
+    assert again[:-1] == lines[:-1] and again[-1] == "regions: 0 measured, 1 from the cache"
 
 
 @pytest.mark.parametrize("fmt", ["rpp", "als"])

@@ -1,21 +1,16 @@
-"""Finding a clip's audio (media.py) and measuring each region once (pipeline.LevelCache), on model objects and
-files written here."""
+"""Finding a clip's audio (media.py), on model objects and files written here."""
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from gainstager import render
 from gainstager.audio import probe, write
 from gainstager.media import MediaFinder, resolve_media
 from gainstager.model import Clip, ClipStatus, Fingerprint, MediaRef, Segment, Session, Track, TrackKind
 from gainstager.parsers import als, rpp
-from gainstager.pipeline import LevelCache
 
 RATE = 48000
 
@@ -109,36 +104,3 @@ def test_resolve_media_probes_each_file_and_gives_every_skip_a_reason(tmp_path: 
     assert media[0].info == media[1].info == probe(str(tmp_path / "ok.wav"))
     assert "bad.wav" in media[2].reason and "media not found: gone.wav" in media[3].reason
     assert media[4].reason == "clip muted"
-
-
-# ---------------------------------------------------------------- LevelCache
-
-
-def playable(path: Path, start_s: float = 0.0, gain_db: float = 0.0) -> render.Playable:
-    return render.Playable(clip(ref(path.name), start_s=start_s, gain_db=gain_db), str(path), probe(str(path)))
-
-
-def test_the_level_cache_measures_each_region_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    x = noise(tmp_path / "n.wav")
-    calls: list[str] = []
-    measure_clip = render.measure_clip
-
-    def counting(p: render.Playable, pool: render.ReaderPool, gain_db: float | None = None) -> object:
-        calls.append(p.clip.clip_id)
-        return measure_clip(p, pool, gain_db)
-
-    monkeypatch.setattr(render, "measure_clip", counting)
-    cache, pool = LevelCache(), render.ReaderPool()
-    first = cache.measure(playable(tmp_path / "n.wav"), pool)
-    # the same region elsewhere on the timeline (another session of a batch): no new measurement
-    assert cache.measure(playable(tmp_path / "n.wav", start_s=7.5), pool) is first
-    assert len(calls) == 1
-    assert first.rms_dbfs == pytest.approx(10 * math.log10(np.mean(x.astype(np.float64) ** 2)), abs=1e-6)
-    louder = cache.measure(playable(tmp_path / "n.wav", gain_db=6.0), pool)  # another gain: measured
-    assert len(calls) == 2 and louder.rms_dbfs == pytest.approx(first.rms_dbfs + 6.0, abs=1e-6)
-    y = noise(tmp_path / "n.wav", level=0.5, seed=9)  # the file changes (a new mtime): measured again
-    os.utime(tmp_path / "n.wav", (1, 2_000_000_000))
-    pool.close()
-    again = cache.measure(playable(tmp_path / "n.wav"), render.ReaderPool())
-    assert len(calls) == 3
-    assert again.rms_dbfs == pytest.approx(10 * math.log10(np.mean(y.astype(np.float64) ** 2)), abs=1e-6)
