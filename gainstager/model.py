@@ -170,6 +170,10 @@ class Track:
 
     ``feeds_parent`` is False when the main output is off (REAPER MAINSEND 0) or routed elsewhere; such a
     track is not part of the master sum.
+
+    ``invalid_reason`` says why the track is skipped: a number of its own (fader, pan, envelope point, a flag)
+    is unreadable or implausible, so how it plays is unknown. Such a track is never edited, its clips are
+    INVALID (never edited either), and the master prediction leaves it out, with what sums through it.
     """
 
     track_id: str
@@ -189,6 +193,7 @@ class Track:
     fader_min_db: float = NEG_INF
     note: str = ""
     sends: int = 0  # active sends from this track to returns or other tracks (not in the master prediction)
+    invalid_reason: str = ""  # why the track is skipped (see above); empty for a track read in full
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .model import LEVEL_KEYS, ClipStatus, FileLevels, Levels
+from .model import LEVEL_KEYS, ClipStatus, FileLevels, Levels, Session
 from .plan import Bound, Policy
 from .schema import SCHEMA_VERSION
 from .units import finite_or_none
@@ -56,6 +56,7 @@ class TrackRow:
     clip_change_db: float = 0.0  # the planned change of the track's pre-fader sum
     bound_by: Bound = Bound.NONE  # what bound its clips' gains (the strongest limit when they differ)
     staged: bool = False  # some of its clips are staged
+    reason: str = ""  # why the track is skipped (a number of it the parser could not trust); empty otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,7 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
                 t.fader_db,
                 tp.new_fader_db if tp else t.fader_db,
                 str(t.automation),
-                tp.action if tp else "",
+                f"skipped: {t.invalid_reason}" if t.invalid_reason else (tp.action if tp else ""),
                 a.track_levels.get(t.track_id),
                 role.policy if role else a.policy,
                 role.role if role else None,
@@ -155,6 +156,7 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
                 tp.clip_change_db if tp and bounds else 0.0,
                 next((b for b in _BOUND_ORDER if b in bounds), Bound.NONE),
                 bool(bounds),
+                t.invalid_reason,
             )
         )
     out = None
@@ -177,11 +179,20 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
         a.master_peak_after_dbfs,
         a.headroom_change_db,
         len(a.edits),
-        a.notes,
+        (*a.notes, *_skipped_tracks(s)),
         out,
         a.scope,
         a.roles.file if a.roles else None,
     )
+
+
+def _skipped_tracks(s: Session) -> list[str]:
+    return [
+        f"track {t.name!r} skipped: {t.invalid_reason}; not edited, its clips not staged, left out of the master "
+        "prediction with what sums through it"
+        for t in s.tracks
+        if t.invalid_reason
+    ]
 
 
 # When a track's clips were bound by different limits, the one shown: the strongest first.
@@ -253,6 +264,7 @@ def session_json(r: SessionReport) -> dict[str, Any]:
                 "levels": levels_json(t.levels),
                 "role": t.role,
                 "rule": t.rule,
+                "reason": t.reason,
                 **target_json(t.policy),
             }
             for t in r.tracks

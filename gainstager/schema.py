@@ -12,7 +12,7 @@ the session as it was read (before any change). tests/test_schema.py validates r
      "clips": [{"id", "track", "name", "file", "status", "reason", "clip_gain_db", "new_clip_gain_db",
                 "levels": LEVELS | null, "bound_by", "note"}],
      "tracks": [{"id", "name", "kind", "fader_db", "new_fader_db", "automation", "action", "levels",
-                 "role", "rule", "meter", "target_db", "peak_ceiling_db"}],
+                 "role", "rule", "meter", "target_db", "peak_ceiling_db", "reason"}],
      "master": {"fader_db", "predicted_peak_dbfs_before", "predicted_peak_dbfs_after", "headroom_change_db"},
      "edits": int, "notes": [str],
      "mix": {"sample_rate_hz", "sample_rate_source", "soloed": [str], "frozen": [str], "frozen_left_out": [str],
@@ -22,7 +22,9 @@ the session as it was read (before any change). tests/test_schema.py validates r
 ``policy.file`` is the policy file's path (null without one). Per track, ``role`` is the role it got (null: none)
 and ``rule`` the rule that gave it (e.g. ``name ~ built-in kick pattern``, ``no policy file: global``);
 ``meter``, ``target_db`` and ``peak_ceiling_db`` are the track's own, from its role or the global policy. These
-six keys were added within schema 1: documents written before them lack them, so they are not required.
+six keys were added within schema 1: documents written before them lack them, so they are not required. So was
+a track's ``reason``: why the track is skipped (a number of it that cannot be trusted; it is then not edited,
+its clips are ``invalid`` and the master prediction leaves it out), empty for a track read in full.
 
 ``gainstager batch --json`` (BATCH): ``{"schema": 1, "sessions": [{"path", "ok", "error", "skipped_clips",
 "report": SESSION | null}], "failed": int}``; `failed` counts failed sessions and paths that
@@ -115,8 +117,8 @@ _SESSION_BODY = {
             }
         ),
     },
-    # role, rule and the track's own target: added within schema 1, so not required
-    "tracks": {"type": "array", "items": _object({**_TRACK, **_ROLE, **_TARGET}, tuple(_TRACK))},
+    # role, rule, the track's own target and reason: added within schema 1, so not required
+    "tracks": {"type": "array", "items": _object({**_TRACK, **_ROLE, **_TARGET, "reason": _TEXT}, tuple(_TRACK))},
     "master": _object(
         {
             "fader_db": _DB,

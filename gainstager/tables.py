@@ -43,7 +43,7 @@ def _level(levels: Levels | None, meter: MeterKind) -> str:
 
 
 def _faders(t: TrackRow) -> list[str]:
-    return [db_text(t.fader_db), db_text(t.new_fader_db), t.action]
+    return [db_text(t.fader_db), db_text(t.new_fader_db), _short(t.action, 40)]
 
 
 def session_text(r: SessionReport) -> str:
