@@ -3,7 +3,8 @@
 Layers, each importing only from the ones below it:
 
     cli                   the only module that prints or exits; its options come from plan.Policy
-    batch                 many sessions on worker processes, typed results
+    batch                 many sessions on worker processes, typed results; the batch engine below it:
+                          discover, journal, workers, progress, tempfiles
     tables                the text tables
     report, schema        typed reports and their versioned JSON; the JSON shapes
     html_report, check    the HTML page (svg: its drawing); per-track verdicts and JUnit XML

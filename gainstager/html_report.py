@@ -107,6 +107,17 @@ class FailedView:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class EarlierView:
+    """A session of a batch done by an earlier run (resumed): a row, its details are in that run's report."""
+
+    path: str
+    outcome: str  # e.g. "written: song.gainstaged.rpp"
+
+
+BatchView = SessionView | FailedView | EarlierView
+
+
 # ---------------------------------------------------------------- pieces
 
 
@@ -295,13 +306,19 @@ def _section(view: SessionView, sid: str, batch: bool) -> str:
     )
 
 
-def _summary(items: Sequence[SessionView | FailedView]) -> str:
+def _summary(items: Sequence[BatchView]) -> str:
     rows = []
     for i, v in enumerate(items, 1):
         if isinstance(v, FailedView):
             rows.append(
                 f'<tr class="session failed"><td>{_e(v.path)}</td><td colspan="5">failed</td>'
                 f"<td>{_e(v.error)}</td></tr>"
+            )
+            continue
+        if isinstance(v, EarlierView):
+            rows.append(
+                f'<tr class="session earlier"><td>{_e(v.path)}</td><td colspan="5">done in an earlier run</td>'
+                f"<td>{_e(v.outcome)}</td></tr>"
             )
             continue
         m = v.master
@@ -364,6 +381,7 @@ dl.policy{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margi
 dl.policy dt{color:var(--muted)}dl.policy dd{margin:0}
 table.sessions td,table.skipped td{white-space:normal}
 tr.failed td{color:var(--ceiling)}
+tr.earlier td{color:var(--muted)}
 @media print{
 @page{size:A4 landscape;margin:10mm}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
@@ -392,7 +410,7 @@ def render_session(view: SessionView) -> str:
     return _page(f"gainstager: {view.path}", _section(view, "s1", batch=False))
 
 
-def render_batch(items: Sequence[SessionView | FailedView], *, title: str = "gainstager batch report") -> str:
+def render_batch(items: Sequence[BatchView], *, title: str = "gainstager batch report") -> str:
     """A batch: a summary table, one row per session linking to its section, then the sections in order."""
     sections = "".join(_section(v, f"s{i}", batch=True) for i, v in enumerate(items, 1) if isinstance(v, SessionView))
     return _page(title, _summary(items) + sections)

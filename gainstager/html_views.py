@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .html_report import FailedView, MasterView, SessionView, SkippedClip, TrackView, render_batch, render_session
+from .html_report import (
+    BatchView,
+    EarlierView,
+    FailedView,
+    MasterView,
+    SessionView,
+    SkippedClip,
+    TrackView,
+    render_batch,
+    render_session,
+)
 from .model import ClipStatus
 from .plan import level_of
 from .policy_file import describe, shown
@@ -86,7 +96,16 @@ def session_page(r: SessionReport) -> str:
     return render_session(session_view(r))
 
 
+def batch_view(i: BatchItem) -> BatchView:
+    """A session processed by this run, with its section; a failed one, with its error; one done by an earlier
+    run (resumed from the journal, whose records keep no full report), as a row saying what it did."""
+    if i.report is not None:
+        return session_view(i.report)
+    if not i.ok:
+        return FailedView(i.path, i.error or "failed")
+    return EarlierView(i.path, f"{i.status}: {i.output}" if i.output else str(i.status))
+
+
 def batch_page(items: Sequence[BatchItem]) -> str:
     """One row per session linking to its section; a failed session has its row and its error."""
-    views = [session_view(i.report) if i.report else FailedView(i.path, i.error or "failed") for i in items]
-    return render_batch(views)
+    return render_batch([batch_view(i) for i in items])

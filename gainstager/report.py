@@ -7,15 +7,18 @@ table included, reads those typed objects, never the JSON back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .model import LEVEL_KEYS, ClipStatus, FileLevels, Levels, Session
 from .plan import Bound, Policy
 from .schema import SCHEMA_VERSION
-from .units import finite_or_none
+from .units import NEG_INF, finite_or_none
 
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
+    from .discover import Skipped
     from .mix import MixScope
     from .output import WriteResult
     from .pipeline import Analysis
@@ -92,21 +95,103 @@ class SessionReport:
         return sum(c.status in SKIPPED for c in self.clips)
 
 
+class BatchStatus(StrEnum):
+    WRITTEN = "written"
+    UNCHANGED = "unchanged"  # nothing to change: no output written
+    DRY_RUN = "dry-run"
+    FAILED = "failed"
+    TIMED_OUT = "timed-out"  # over --session-timeout: its worker was stopped
+
+
 @dataclass(frozen=True, slots=True)
 class BatchItem:
-    """One session of a batch: its report, or the one-line error that stopped it."""
+    """One session of a batch: its row of the batch summary, and its full report when this run made it.
+
+    A session done in an earlier run and reused from the resume journal has no `report`: `recorded` holds its
+    JSON entry as that run wrote it (`batch_session_json`), which the batch's --json repeats."""
 
     path: str
-    report: SessionReport | None
-    error: str | None = None
+    status: BatchStatus
+    error: str | None = None  # one line, for a failure
+    format: str = ""
+    clips_total: int = 0
+    clips_staged: int = 0
+    skipped_clips: int = 0  # audio missing or unreadable (what --strict counts)
+    clips_measured: int = 0
+    edits: int = 0
+    master_peak_before_dbfs: float = NEG_INF
+    master_peak_after_dbfs: float = NEG_INF
+    duration_s: float = 0.0  # the session's own time on its worker
+    output: str | None = None  # the file written, if any
+    report: SessionReport | None = None
+    recorded: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.report is not None
+        return self.status not in (BatchStatus.FAILED, BatchStatus.TIMED_OUT)
+
+    @property
+    def resumed(self) -> bool:
+        return self.recorded is not None
+
+
+def batch_item(path: str, r: SessionReport, duration_s: float = 0.0) -> BatchItem:
+    """The batch row of a session processed now."""
+    w = r.written
+    if w is not None and w.dry_run:
+        status = BatchStatus.DRY_RUN
+    else:
+        status = BatchStatus.WRITTEN if w is not None and w.path else BatchStatus.UNCHANGED
+    return BatchItem(
+        path,
+        status,
+        None,
+        r.format,
+        len(r.clips),
+        sum(c.staged for c in r.clips),
+        r.skipped_clips,
+        sum(c.levels is not None for c in r.clips),
+        r.edits,
+        r.master_peak_before_dbfs,
+        r.master_peak_after_dbfs,
+        duration_s,
+        w.path if w is not None else None,
+        r,
+    )
+
+
+def failed_item(path: str, error: str, status: BatchStatus = BatchStatus.FAILED, duration_s: float = 0.0) -> BatchItem:
+    return BatchItem(path, status, error, duration_s=duration_s)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReport:
+    """A whole batch: every session in discovery order (reused ones included), what discovery left out, the
+    roots that do not exist, and the run's wall time."""
+
+    items: tuple[BatchItem, ...]
+    skipped: tuple[Skipped, ...]
+    missing: tuple[str, ...]
+    wall_s: float
+
+    def count(self, status: BatchStatus) -> int:
+        return sum(i.status is status for i in self.items)
+
+    @property
+    def failed(self) -> int:
+        """Failed and timed-out sessions, and roots that do not exist."""
+        return sum(not i.ok for i in self.items) + len(self.missing)
 
     @property
     def skipped_clips(self) -> int:
-        return self.report.skipped_clips if self.report else 0
+        return sum(i.skipped_clips for i in self.items)
+
+    @property
+    def resumed(self) -> int:
+        return sum(i.resumed for i in self.items)
+
+    def total(self, field_name: str) -> int:
+        return sum(int(getattr(i, field_name)) for i in self.items)
 
 
 def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: bool = False) -> SessionReport:
@@ -289,18 +374,79 @@ def analysis_json(a: Analysis, written: WriteResult | None = None, *, dry_run: b
     return session_json(session_report(a, written, dry_run=dry_run))
 
 
-def batch_json(items: list[BatchItem], failed: int) -> dict[str, Any]:
-    sessions = [
-        {
-            "path": i.path,
-            "ok": i.ok,
-            "error": i.error,
-            "skipped_clips": i.skipped_clips,
-            "report": session_json(i.report) if i.report else None,
-        }
-        for i in items
+def batch_session_json(i: BatchItem) -> dict[str, Any]:
+    """A session's entry in the batch document; also what the resume journal records for it."""
+    if i.recorded is not None:
+        return {**i.recorded, "path": i.path, "resumed": True}
+    return {
+        "path": i.path,
+        "ok": i.ok,
+        "status": str(i.status),
+        "error": i.error,
+        "format": i.format or None,
+        "clips_total": i.clips_total,
+        "clips_staged": i.clips_staged,
+        "skipped_clips": i.skipped_clips,
+        "edits": i.edits,
+        "master_peak_dbfs_before": _num(i.master_peak_before_dbfs),
+        "master_peak_dbfs_after": _num(i.master_peak_after_dbfs),
+        "duration_s": round(i.duration_s, 3),
+        "output": i.output,
+        "resumed": False,
+        "report": session_json(i.report) if i.report else None,
+    }
+
+
+def batch_item_from_json(path: str, doc: Mapping[str, Any]) -> BatchItem:
+    """The batch row of a session done in an earlier run, from its recorded entry (KeyError, ValueError or
+    TypeError when the entry is not one)."""
+
+    def level(key: str) -> float:
+        value = doc[key]
+        return NEG_INF if value is None else float(value)
+
+    return BatchItem(
+        path,
+        BatchStatus(doc["status"]),
+        None if doc["error"] is None else str(doc["error"]),
+        str(doc["format"] or ""),
+        int(doc["clips_total"]),
+        int(doc["clips_staged"]),
+        int(doc["skipped_clips"]),
+        0,  # nothing measured by this run
+        int(doc["edits"]),
+        level("master_peak_dbfs_before"),
+        level("master_peak_dbfs_after"),
+        float(doc["duration_s"]),
+        None if doc["output"] is None else str(doc["output"]),
+        None,
+        doc,
+    )
+
+
+def batch_json(b: BatchReport) -> dict[str, Any]:
+    totals = {
+        "sessions": len(b.items),
+        "processed": len(b.items) - b.resumed,
+        "resumed": b.resumed,
+        **{str(s).replace("-", "_"): b.count(s) for s in BatchStatus},
+        "clips_total": b.total("clips_total"),
+        "clips_staged": b.total("clips_staged"),
+        "skipped_clips": b.skipped_clips,
+        "edits": b.total("edits"),
+        "wall_s": round(b.wall_s, 3),
+    }
+    skipped = [
+        {"kind": str(s.kind), "reason": s.reason, "count": s.count, "examples": list(s.examples)} for s in b.skipped
     ]
-    return {"schema": SCHEMA_VERSION, "sessions": sessions, "failed": failed}
+    return {
+        "schema": SCHEMA_VERSION,
+        "sessions": [batch_session_json(i) for i in b.items],
+        "failed": b.failed,
+        "missing": list(b.missing),
+        "skipped": skipped,
+        "totals": totals,
+    }
 
 
 def scope_json(scope: MixScope | None) -> dict[str, Any] | None:

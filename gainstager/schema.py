@@ -26,9 +26,25 @@ six keys were added within schema 1: documents written before them lack them, so
 a track's ``reason``: why the track is skipped (a number of it that cannot be trusted; it is then not edited,
 its clips are ``invalid`` and the master prediction leaves it out), empty for a track read in full.
 
-``gainstager batch --json`` (BATCH): ``{"schema": 1, "sessions": [{"path", "ok", "error", "skipped_clips",
-"report": SESSION | null}], "failed": int}``; `failed` counts failed sessions and paths that
-do not exist.
+``gainstager batch --json`` (BATCH)::
+
+    {"schema": 1,
+     "sessions": [{"path", "ok", "status", "error", "format", "clips_total", "clips_staged", "skipped_clips",
+                   "edits", "master_peak_dbfs_before", "master_peak_dbfs_after", "duration_s", "output",
+                   "resumed", "report": SESSION | null}],
+     "failed": int, "missing": [str],
+     "skipped": [{"kind", "reason", "count", "examples": [str]}],
+     "totals": {"sessions", "processed", "resumed", "written", "unchanged", "dry_run", "failed", "timed_out",
+                "clips_total", "clips_staged", "skipped_clips", "edits", "wall_s"}}
+
+Sessions are in discovery order. `status` is written, unchanged (nothing to change, nothing written), dry-run,
+failed or timed-out (over --session-timeout); `ok` is false for the last two, and `error` then says why in one
+line. `report` is the session's SESSION document, null when it failed. `resumed` marks a session done in an
+earlier run of the same command (its entry is the one that run recorded in the resume journal); `duration_s`
+is the session's own time on its worker. `failed` counts failed and timed-out sessions and the `missing` paths
+(given but not there). `skipped` says what discovery left out, by kind (SkipKind in gainstager/discover.py),
+with the first few paths of each; `totals.wall_s` is the run's wall time. Everything but `path`, `ok`,
+`error`, `skipped_clips`, `report` and `failed` was added within schema 1, so it is not required.
 
 ``gainstager check --json`` (CHECK): ``{"schema": 1, "passed": bool, "tolerance_db", "sessions": [{"path",
 "passed", "error": str | null, "tracks": [{"id", "name", "role", "rule", "passed", "skipped", "meter", "level_db",
@@ -157,6 +173,8 @@ _SESSION_REQUIRED = ("session", "policy", "clips", "tracks", "master", "edits", 
 _VERSION = {"const": SCHEMA_VERSION}
 
 SESSION = _object({"schema": _VERSION, **_SESSION_BODY}, ("schema", *_SESSION_REQUIRED))
+_COUNT = {"type": "integer", "minimum": 0}
+_BATCH_STATUS = {"enum": ["written", "unchanged", "dry-run", "failed", "timed-out"]}
 BATCH = _object(
     {
         "schema": _VERSION,
@@ -166,14 +184,50 @@ BATCH = _object(
                 {
                     "path": _TEXT,
                     "ok": {"type": "boolean"},
+                    "status": _BATCH_STATUS,
                     "error": _TEXT_OR_NULL,
-                    "skipped_clips": {"type": "integer", "minimum": 0},
+                    "format": _TEXT_OR_NULL,
+                    **{key: _COUNT for key in ("clips_total", "clips_staged", "skipped_clips", "edits")},
+                    "master_peak_dbfs_before": _DB,
+                    "master_peak_dbfs_after": _DB,
+                    "duration_s": {"type": "number", "minimum": 0},
+                    "output": _TEXT_OR_NULL,
+                    "resumed": {"type": "boolean"},
                     "report": {"anyOf": [SESSION, {"type": "null"}]},
-                }
+                },
+                ("path", "ok", "error", "skipped_clips", "report"),  # the rest was added within schema 1
             ),
         },
-        "failed": {"type": "integer", "minimum": 0},
-    }
+        "failed": _COUNT,
+        "missing": {"type": "array", "items": _TEXT},
+        "skipped": {
+            "type": "array",
+            "items": _object(
+                {"kind": _TEXT, "reason": _TEXT, "count": _COUNT, "examples": {"type": "array", "items": _TEXT}}
+            ),
+        },
+        "totals": _object(
+            {
+                key: _COUNT
+                for key in (
+                    "sessions",
+                    "processed",
+                    "resumed",
+                    "written",
+                    "unchanged",
+                    "dry_run",
+                    "failed",
+                    "timed_out",
+                    "clips_total",
+                    "clips_staged",
+                    "skipped_clips",
+                    "edits",
+                )
+            }
+            | {"wall_s": {"type": "number", "minimum": 0}}
+        ),
+    },
+    ("schema", "sessions", "failed"),  # missing, skipped and totals were added within schema 1
 )
 MEASURE = _object(
     {

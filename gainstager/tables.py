@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .check import Checked, CheckError
-from .model import ClipStatus, FileLevels, Levels
+from .model import FileLevels, Levels
 from .plan import METER_FIELD, MeterKind
-from .report import BatchItem, SessionReport, TrackRow, session_report
+from .report import BatchReport, BatchStatus, SessionReport, TrackRow, session_report
 
 if TYPE_CHECKING:
+    from .discover import Skipped
     from .mix import MixScope
     from .output import WriteResult
     from .pipeline import Analysis
@@ -107,29 +108,51 @@ def analysis_text(a: Analysis, written: WriteResult | None = None, *, dry_run: b
     return session_text(session_report(a, written, dry_run=dry_run))
 
 
-def batch_text(items: list[BatchItem], dry_run: bool) -> str:
+_STATUS_TEXT = {BatchStatus.DRY_RUN: "dry run", BatchStatus.TIMED_OUT: "timed out"}
+
+
+def batch_text(b: BatchReport) -> str:
+    """The batch summary: a row per session, then the totals, the failures and what discovery skipped."""
     rows = []
-    for i in items:
-        r = i.report
-        if r is None:
-            rows.append([i.path, "-", "FAILED", "", "", "", ""])
+    for i in b.items:
+        status = _STATUS_TEXT.get(i.status, str(i.status)) + ("*" if i.resumed else "")
+        if not i.ok:
+            rows.append([i.path, i.format or "-", status, "", "", "", "", f"{i.duration_s:.1f} s"])
             continue
-        status = "dry run" if dry_run else ("written" if r.written and r.written.path else "unchanged")
-        staged = sum(c.status is ClipStatus.ACTIVE for c in r.clips)
         rows.append(
             [
                 i.path,
-                r.format,
+                i.format,
                 status,
-                f"{staged}/{len(r.clips)}",
-                str(r.edits),
-                db_text(r.master_peak_before_dbfs),
-                db_text(r.master_peak_after_dbfs),
+                f"{i.clips_staged}/{i.clips_total}",
+                str(i.edits),
+                db_text(i.master_peak_before_dbfs),
+                db_text(i.master_peak_after_dbfs),
+                f"{i.duration_s:.1f} s",
             ]
         )
-    text = table(rows, ["session", "fmt", "result", "clips staged", "edits", "master pk", "after"])
-    ok = sum(i.ok for i in items)
-    return f"{text}\n\n{ok} of {len(items)} sessions done, {len(items) - ok} failed"
+    out = [table(rows, ["session", "fmt", "status", "clips staged", "edits", "master pk", "after", "time"])]
+    if b.resumed:
+        out.append(f"* done in an earlier run ({_count(b.resumed, 'session')}, reused from the resume journal)")
+    counts = [f"{b.count(s)} {_STATUS_TEXT.get(s, str(s))}" for s in BatchStatus if b.count(s)]
+    out.append("")
+    out.append(f"{_count(len(b.items), 'session')}: {', '.join(counts) or 'none'}")
+    busy_s = sum(i.duration_s for i in b.items if not i.resumed)
+    out.append(
+        f"clips staged: {b.total('clips_staged')} of {b.total('clips_total')}; edits: {b.total('edits')}; "
+        f"time: {b.wall_s:.1f} s ({busy_s:.1f} s of session work)"
+    )
+    out.extend(skipped_lines(b.skipped))
+    failures = [f"  {i.error}" for i in b.items if i.error] + [f"  {p}: no such file or folder" for p in b.missing]
+    if failures:
+        out.append(f"failed: {b.failed}")
+        out.extend(failures)
+    return "\n".join(out)
+
+
+def skipped_lines(skipped: Sequence[Skipped]) -> list[str]:
+    """What discovery left out, one line per kind: count, reason, the first path."""
+    return [f"skipped: {s.count} {s.reason} (e.g. {s.examples[0]})" for s in skipped if s.examples]
 
 
 def scope_lines(scope: MixScope | None) -> list[str]:

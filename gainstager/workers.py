@@ -324,10 +324,14 @@ def _dask_task(fn: Callable[[Any], Any], item: Any, timeout_s: float | None, sto
     from distributed import Event
 
     w: _Worker | None = getattr(_THREAD, "worker", None)
-    if w is None or w.fn is not fn or w.proc.poll() is not None:
+    # Every task brings its own unpickled copy of `fn` (a functools.partial is a new object each time): the same
+    # job is recognised by its pickled form, so the thread's worker process, and its caches, serve every task.
+    job = pickle.dumps(fn)
+    if w is None or getattr(_THREAD, "job", None) != job or w.proc.poll() is not None:
         if w is not None:
             _stop([w])
         w = _THREAD.worker = _Worker(fn)
+        _THREAD.job = job
     reply = w.call(item, timeout_s, Event(stop_event).is_set)  # type: ignore[no-untyped-call]
     if reply.failure in (Failure.TIMEOUT, Failure.CRASHED):
         _THREAD.worker = None  # stopped or dead: the next task starts a fresh one

@@ -139,6 +139,12 @@ def test_html_reports_of_analyze_apply_and_batch(tmp_path: Path) -> None:
     ]
     assert len(page.cssselect("tr.failed")) == 1 and len(page.cssselect("section.session")) == 1
     assert len(page.cssselect("section#s1 tr.track")) == 1
+    again = run("batch", str(tmp_path / "c"), str(tmp_path / "junk"), "-j", "1", "--html", str(tmp_path / "d.html"))
+    assert again.exit_code == 1 and "resuming: 1 of 2 sessions already done" in again.stderr
+    page = _page(tmp_path / "d.html")  # the journal keeps no full report: a row says what the earlier run did
+    (earlier,) = page.cssselect("tr.earlier")
+    assert f"written: {tmp_path / 'c' / 'song.gainstaged.rpp'}" in earlier.text_content()
+    assert len(page.cssselect("tr.failed")) == 1 and page.cssselect("section.session") == []
 
     nowhere = run("analyze", str(path), "--html", str(tmp_path / "no" / "such" / "r.html"))
     assert nowhere.exit_code == 1 and "r.html: cannot write" in nowhere.stderr
