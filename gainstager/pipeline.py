@@ -20,6 +20,7 @@ from . import files, mix, parsers, render
 from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
 from .model import ClipStatus, Edit, Levels, Session
+from .notices import noting_warnings
 from .plan import Plan, Policy, headroom_change, plan, with_headroom
 from .policy_file import Policies, Resolution
 
@@ -103,6 +104,7 @@ class LevelCache:
         return self._levels[key]
 
 
+@noting_warnings  # a Python warning raised while analysing becomes a note of the report
 def analyze(
     loaded: Loaded,
     policy: Policy | Policies,

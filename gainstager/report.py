@@ -7,7 +7,7 @@ table included, reads those typed objects, never the JSON back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -473,5 +473,5 @@ def file_levels_json(f: FileLevels) -> dict[str, Any]:
     return {"path": f.path, "sample_rate_hz": f.sample_rate_hz, "channels": f.channels, **body}
 
 
-def measure_json(files: list[FileLevels]) -> dict[str, Any]:
-    return {"schema": SCHEMA_VERSION, "files": [file_levels_json(f) for f in files]}
+def measure_json(files: list[FileLevels], notes: Sequence[str] = ()) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "files": [file_levels_json(f) for f in files], "notes": list(notes)}

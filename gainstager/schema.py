@@ -54,7 +54,8 @@ with the first few paths of each; `totals.wall_s` is the run's wall time. Everyt
 the planner would still change; ``level_db`` is on the track's ``meter``.
 
 ``gainstager measure --json`` (MEASURE): ``{"schema": 1, "files": [{"path", "sample_rate_hz", "channels",
-**LEVELS}]}``.
+**LEVELS}], "notes": [str]}``. ``notes`` (added within schema 1, so not required) holds the Python warnings raised
+while measuring, one line each; a session's ``notes`` hold those of its analysis the same way.
 
 LEVELS = sample_peak_dbfs, true_peak_dbtp, rms_dbfs, gated_rms_dbfs, integrated_lufs, momentary_max_lufs,
 short_term_max_lufs, loudness_range_lu, duration_s. `bound_by` is one of target, peak-ceiling, range,
@@ -239,7 +240,9 @@ MEASURE = _object(
                 | {key: _DB for key in _LEVEL_KEYS}
             ),
         },
-    }
+        "notes": {"type": "array", "items": _TEXT},
+    },
+    ("schema", "files"),  # notes: added within schema 1
 )
 CHECK = _object(
     {
