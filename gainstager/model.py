@@ -97,8 +97,8 @@ class MediaRef:
     """Where a clip's audio may be. Parsers compute candidates as strings; the media finder checks the disk.
 
     ``candidate_paths`` are absolute paths in the order the DAW would try them. If none exists, the finder
-    searches ``search_roots`` recursively for ``file_name`` and, when the session recorded them, confirms a
-    match by ``size_bytes`` and by the format's ``fingerprint``.
+    searches ``search_roots`` recursively for ``file_name`` (in that order, within a budget: media.MediaFinder)
+    and, when the session recorded them, confirms a match by ``size_bytes`` and by the format's ``fingerprint``.
     """
 
     written_path: str
