@@ -485,10 +485,10 @@ def _root(
 def main() -> None:
     """Entry point: no traceback ever reaches the user unless GAINSTAGER_DEBUG is set, and no Python warning
     (those of an analysis or a measurement are notes of its report; any other is one `note:` line on stderr)."""
-    from .notices import as_note_lines
-
-    as_note_lines(sys.stderr)
     try:
+        from .notices import as_note_lines
+
+        as_note_lines(sys.stderr)
         app()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
