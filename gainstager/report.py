@@ -264,20 +264,25 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
         a.master_peak_after_dbfs,
         a.headroom_change_db,
         len(a.edits),
-        (*a.notes, *_skipped_tracks(s)),
+        _with_skipped_tracks(a.notes, s),
         out,
         a.scope,
         a.roles.file if a.roles else None,
     )
 
 
-def _skipped_tracks(s: Session) -> list[str]:
-    return [
-        f"track {t.name!r} skipped: {t.invalid_reason}; not edited, its clips not staged, left out of the master "
-        "prediction with what sums through it"
-        for t in s.tracks
-        if t.invalid_reason
-    ]
+def _with_skipped_tracks(notes: tuple[str, ...], s: Session) -> tuple[str, ...]:
+    """The notes, with one per skipped track naming it, in place of its clips' (which repeat its reason)."""
+    skipped = {t.track_id: t for t in s.tracks if t.invalid_reason}
+    folded = {c.note for c in s.clips if c.track_id in skipped and c.status is ClipStatus.INVALID}
+    return (
+        *(n for n in notes if n not in folded),
+        *(
+            f"track {t.name!r} skipped: {t.invalid_reason}; not edited, its clips not staged, left out of the master "
+            "prediction with what sums through it"
+            for t in skipped.values()
+        ),
+    )
 
 
 # When a track's clips were bound by different limits, the one shown: the strongest first.

@@ -8,7 +8,7 @@ through `run` (the one adapter to the pipeline), under a deadline and an address
 
 CI runs a seeded sample of 300 cases, every class represented. The whole corpus:
 
-    GAINSTAGER_FUZZ=all python -m pytest tests/fuzz/test_fuzz.py -q
+    GAINSTAGER_FUZZ=all python -m pytest tests/fuzz/test_fuzz.py
 
 (GAINSTAGER_FUZZ=N runs a sample of N cases; GAINSTAGER_FUZZ_SEED=S another seed.)
 """
