@@ -2,7 +2,8 @@
 
 Layers, each importing only from the ones below it:
 
-    cli                   the only module that prints or exits; its options come from plan.Policy
+    cli                   the only module that prints or exits; its options come from plan.Policy (__main__:
+                          the entry point, which guards the import of cli against Ctrl-C)
     batch                 many sessions on worker processes, typed results; the batch engine below it:
                           discover, journal, workers, progress, tempfiles
     tables                the text tables
@@ -17,7 +18,7 @@ Layers, each importing only from the ones below it:
     meters                (frames, channels) float arrays -> Levels (loudness, kweighting, truepeak below it)
     parsers.*             bytes <-> session model + document, one module per DAW; never open files
     audio                 the only module that imports soundfile
-    model, units, errors
+    model, units, errors  (notices: Python warnings as report notes; files: reading regular files under a cap)
 """
 
 __version__ = "0.1.0"

@@ -499,19 +499,21 @@ def measure(
     5 channels are L R C Ls Rs (surrounds 1.41); 6 channels are SMPTE L R C LFE Ls Rs, LFE left out."""
     from . import report, tables
     from .measure import measure_files
+    from .notices import recorded
 
     def go() -> int:
         results, failed = [], 0
-        for r in measure_files(files):
-            if isinstance(r, GainstagerError):
-                _err(str(r))
-                failed += 1
-            else:
-                results.append(r)
+        with recorded() as notes:  # a Python warning while measuring becomes a note of the output
+            for r in measure_files(files):
+                if isinstance(r, GainstagerError):
+                    _err(str(r))
+                    failed += 1
+                else:
+                    results.append(r)
         if as_json:
-            print(json.dumps(report.measure_json(results), indent=2))
-        elif results:
-            print(tables.file_levels_text(results))
+            print(json.dumps(report.measure_json(results, notes), indent=2))
+        elif results or notes:
+            print(tables.file_levels_text(results, notes))
         return EXIT_ERROR if failed else EXIT_OK
 
     raise typer.Exit(_run(go))
@@ -568,8 +570,12 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: no traceback ever reaches the user unless GAINSTAGER_DEBUG is set."""
+    """Entry point: no traceback ever reaches the user unless GAINSTAGER_DEBUG is set, and no Python warning
+    (those of an analysis or a measurement are notes of its report; any other is one `note:` line on stderr)."""
     try:
+        from .notices import as_note_lines
+
+        as_note_lines(sys.stderr)
         app()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

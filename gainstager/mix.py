@@ -48,7 +48,8 @@ def playing_fader_db(track: Track) -> float:
 
 def audible_tracks(session: Session) -> set[str]:
     """Tracks that reach the master: not muted, with an unmuted chain of parents all feeding on. Solo is not
-    looked at: a saved solo is a listening state, and the prediction is of the whole mix."""
+    looked at: a saved solo is a listening state, and the prediction is of the whole mix. A track the parser
+    could not read in full (`Track.invalid_reason`) is left out, with what sums through it: its gain is unknown."""
     by_id = {t.track_id: t for t in session.tracks}
 
     def chain(track: Track) -> list[Track]:
@@ -59,7 +60,11 @@ def audible_tracks(session: Session) -> set[str]:
             node = by_id.get(node.parent_id) if node.parent_id else None
         return seen
 
-    return {t.track_id for t in session.tracks if not any(x.muted or not x.feeds_parent for x in chain(t))}
+    return {
+        t.track_id
+        for t in session.tracks
+        if not any(x.muted or x.invalid_reason or not x.feeds_parent for x in chain(t))
+    }
 
 
 # ---------------------------------------------------------------- what the mix reads

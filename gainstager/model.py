@@ -97,8 +97,8 @@ class MediaRef:
     """Where a clip's audio may be. Parsers compute candidates as strings; the media finder checks the disk.
 
     ``candidate_paths`` are absolute paths in the order the DAW would try them. If none exists, the finder
-    searches ``search_roots`` recursively for ``file_name`` and, when the session recorded them, confirms a
-    match by ``size_bytes`` and by the format's ``fingerprint``.
+    searches ``search_roots`` recursively for ``file_name`` (in that order, within a budget: media.MediaFinder)
+    and, when the session recorded them, confirms a match by ``size_bytes`` and by the format's ``fingerprint``.
     """
 
     written_path: str
@@ -170,6 +170,10 @@ class Track:
 
     ``feeds_parent`` is False when the main output is off (REAPER MAINSEND 0) or routed elsewhere; such a
     track is not part of the master sum.
+
+    ``invalid_reason`` says why the track is skipped: a number of its own (fader, pan, envelope point, a flag)
+    is unreadable or implausible, so how it plays is unknown. Such a track is never edited, its clips are
+    INVALID (never edited either), and the master prediction leaves it out, with what sums through it.
     """
 
     track_id: str
@@ -189,6 +193,7 @@ class Track:
     fader_min_db: float = NEG_INF
     note: str = ""
     sends: int = 0  # active sends from this track to returns or other tracks (not in the master prediction)
+    invalid_reason: str = ""  # why the track is skipped (see above); empty for a track read in full
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
 from .meters import METER_VERSION
 from .model import ClipStatus, Edit, Levels, Session
+from .notices import noting_warnings
 from .plan import Plan, Policy, headroom_change, plan, with_headroom
 from .policy_file import Policies, Resolution
 from .units import gain_to_db
@@ -94,6 +95,7 @@ class Analysis:
         return self.loaded.session
 
 
+@noting_warnings  # a Python warning raised while analysing becomes a note of the report
 def analyze(
     loaded: Loaded,
     policy: Policy | Policies,

@@ -6,7 +6,8 @@ pass the cap, or the DAW's range for that stage would be left. With ``faders="ke
 opposite to its track's clip-gain change, so the pre-FX mix is unchanged; with ``faders="unity"`` faders go
 to 0 dB. Finally, if the predicted master peak is above the headroom, every track feeding the master
 directly comes down by the same amount (`with_headroom`, applied by the pipeline after it has rendered
-the predicted master).
+the predicted master). A track the parser could not read in full (`Track.invalid_reason`) is not planned at
+all: neither its fader nor its clips get an edit.
 
 Planning the output again gives no edits: changes smaller than `EPSILON_DB` are not made.
 """
@@ -195,6 +196,8 @@ def plan(
     clip_plans: dict[str, ClipPlan] = {}
     track_plans: dict[str, TrackPlan] = {}
     for track in session.tracks:
+        if track.invalid_reason:  # how it plays is unknown: no edit of it or its clips (the report says why)
+            continue
         clips = [c for c in session.clips_of(track.track_id) if c.clip_id in clip_levels]
         shift = feeder_shift_db if track.parent_id is None else 0.0
         own = (track_policies or {}).get(track.track_id, policy)
@@ -295,7 +298,7 @@ def with_headroom(plan_: Plan, session: Session, change_db: float) -> Plan:
         return plan_
     tracks = dict(plan_.tracks)
     for t in session.tracks:
-        if t.parent_id is not None or t.kind == TrackKind.MASTER:
+        if t.parent_id is not None or t.kind == TrackKind.MASTER or t.invalid_reason:
             continue
         tp = tracks.get(t.track_id) or TrackPlan(t.track_id, t.fader_db, 0.0)
         if t.automation == Automation.FADER_ENVELOPE or not math.isfinite(tp.new_fader_db):

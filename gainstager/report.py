@@ -7,12 +7,12 @@ table included, reads those typed objects, never the JSON back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from .model import LEVEL_KEYS, ClipStatus, FileLevels, Levels
+from .model import LEVEL_KEYS, ClipStatus, FileLevels, Levels, Session
 from .plan import Bound, Policy
 from .schema import SCHEMA_VERSION
 from .units import NEG_INF, finite_or_none
@@ -60,6 +60,7 @@ class TrackRow:
     clip_change_db: float = 0.0  # the planned change of the track's pre-fader sum
     bound_by: Bound = Bound.NONE  # what bound its clips' gains (the strongest limit when they differ)
     staged: bool = False  # some of its clips are staged
+    reason: str = ""  # why the track is skipped (a number of it the parser could not trust); empty otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +241,7 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
                 t.fader_db,
                 tp.new_fader_db if tp else t.fader_db,
                 str(t.automation),
-                tp.action if tp else "",
+                f"skipped: {t.invalid_reason}" if t.invalid_reason else (tp.action if tp else ""),
                 a.track_levels.get(t.track_id),
                 role.policy if role else a.policy,
                 role.role if role else None,
@@ -248,6 +249,7 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
                 tp.clip_change_db if tp and bounds else 0.0,
                 next((b for b in _BOUND_ORDER if b in bounds), Bound.NONE),
                 bool(bounds),
+                t.invalid_reason,
             )
         )
     out = None
@@ -270,12 +272,26 @@ def session_report(a: Analysis, written: WriteResult | None = None, *, dry_run: 
         a.master_peak_after_dbfs,
         a.headroom_change_db,
         len(a.edits),
-        a.notes,
+        _with_skipped_tracks(a.notes, s),
         out,
         a.scope,
         a.roles.file if a.roles else None,
         a.regions.measured,
         a.regions.cached,
+    )
+
+
+def _with_skipped_tracks(notes: tuple[str, ...], s: Session) -> tuple[str, ...]:
+    """The notes, with one per skipped track naming it, in place of its clips' (which repeat its reason)."""
+    skipped = {t.track_id: t for t in s.tracks if t.invalid_reason}
+    folded = {c.note for c in s.clips if c.track_id in skipped and c.status is ClipStatus.INVALID}
+    return (
+        *(n for n in notes if n not in folded),
+        *(
+            f"track {t.name!r} skipped: {t.invalid_reason}; not edited, its clips not staged, left out of the master "
+            "prediction with what sums through it"
+            for t in skipped.values()
+        ),
     )
 
 
@@ -348,6 +364,7 @@ def session_json(r: SessionReport) -> dict[str, Any]:
                 "levels": levels_json(t.levels),
                 "role": t.role,
                 "rule": t.rule,
+                "reason": t.reason,
                 **target_json(t.policy),
             }
             for t in r.tracks
@@ -475,8 +492,8 @@ def file_levels_json(f: FileLevels) -> dict[str, Any]:
     return {"path": f.path, "sample_rate_hz": f.sample_rate_hz, "channels": f.channels, **body}
 
 
-def measure_json(files: list[FileLevels]) -> dict[str, Any]:
-    return {"schema": SCHEMA_VERSION, "files": [file_levels_json(f) for f in files]}
+def measure_json(files: list[FileLevels], notes: Sequence[str] = ()) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "files": [file_levels_json(f) for f in files], "notes": list(notes)}
 
 
 def cache_info_json(info: CacheInfo) -> dict[str, Any]:

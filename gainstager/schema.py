@@ -12,7 +12,7 @@ the session as it was read (before any change). tests/test_schema.py validates r
      "clips": [{"id", "track", "name", "file", "status", "reason", "clip_gain_db", "new_clip_gain_db",
                 "levels": LEVELS | null, "bound_by", "note"}],
      "tracks": [{"id", "name", "kind", "fader_db", "new_fader_db", "automation", "action", "levels",
-                 "role", "rule", "meter", "target_db", "peak_ceiling_db"}],
+                 "role", "rule", "meter", "target_db", "peak_ceiling_db", "reason"}],
      "master": {"fader_db", "predicted_peak_dbfs_before", "predicted_peak_dbfs_after", "headroom_change_db"},
      "edits": int, "notes": [str],
      "mix": {"sample_rate_hz", "sample_rate_source", "soloed": [str], "frozen": [str], "frozen_left_out": [str],
@@ -27,7 +27,9 @@ an unchanged session analysed again measures nothing. It was added within schema
 ``policy.file`` is the policy file's path (null without one). Per track, ``role`` is the role it got (null: none)
 and ``rule`` the rule that gave it (e.g. ``name ~ built-in kick pattern``, ``no policy file: global``);
 ``meter``, ``target_db`` and ``peak_ceiling_db`` are the track's own, from its role or the global policy. These
-six keys were added within schema 1: documents written before them lack them, so they are not required.
+six keys were added within schema 1: documents written before them lack them, so they are not required. So was
+a track's ``reason``: why the track is skipped (a number of it that cannot be trusted; it is then not edited,
+its clips are ``invalid`` and the master prediction leaves it out), empty for a track read in full.
 
 ``gainstager batch --json`` (BATCH)::
 
@@ -64,7 +66,8 @@ first): the others count it as cached.
 the planner would still change; ``level_db`` is on the track's ``meter``.
 
 ``gainstager measure --json`` (MEASURE): ``{"schema": 1, "files": [{"path", "sample_rate_hz", "channels",
-**LEVELS}]}``.
+**LEVELS}], "notes": [str]}``. ``notes`` (added within schema 1, so not required) holds the Python warnings raised
+while measuring, one line each; a session's ``notes`` hold those of its analysis the same way.
 
 LEVELS = sample_peak_dbfs, true_peak_dbtp, rms_dbfs, gated_rms_dbfs, integrated_lufs, momentary_max_lufs,
 short_term_max_lufs, loudness_range_lu, duration_s. `bound_by` is one of target, peak-ceiling, range,
@@ -145,8 +148,8 @@ _SESSION_BODY = {
             }
         ),
     },
-    # role, rule and the track's own target: added within schema 1, so not required
-    "tracks": {"type": "array", "items": _object({**_TRACK, **_ROLE, **_TARGET}, tuple(_TRACK))},
+    # role, rule, the track's own target and reason: added within schema 1, so not required
+    "tracks": {"type": "array", "items": _object({**_TRACK, **_ROLE, **_TARGET, "reason": _TEXT}, tuple(_TRACK))},
     "master": _object(
         {
             "fader_db": _DB,
@@ -255,7 +258,9 @@ MEASURE = _object(
                 | {key: _DB for key in _LEVEL_KEYS}
             ),
         },
-    }
+        "notes": {"type": "array", "items": _TEXT},
+    },
+    ("schema", "files"),  # notes: added within schema 1
 )
 CHECK = _object(
     {

@@ -45,7 +45,7 @@ def _level(levels: Levels | None, meter: MeterKind) -> str:
 
 
 def _faders(t: TrackRow) -> list[str]:
-    return [db_text(t.fader_db), db_text(t.new_fader_db), t.action]
+    return [db_text(t.fader_db), db_text(t.new_fader_db), _short(t.action, 40)]
 
 
 def session_text(r: SessionReport) -> str:
@@ -183,7 +183,8 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def file_levels_text(files: list[FileLevels]) -> str:
+def file_levels_text(files: list[FileLevels], notes: Sequence[str] = ()) -> str:
+    """The levels of each file, a row each, then the notes (Python warnings while measuring)."""
     rows = []
     for f in files:
         lv = f.levels
@@ -203,7 +204,8 @@ def file_levels_text(files: list[FileLevels]) -> str:
                 f"{lv.loudness_range_lu:.1f}",
             ]
         )
-    return table(rows, ["file", "Hz", "ch", "s", "peak", "TP", "RMS", "gRMS", "LUFS-I", "M max", "S max", "LRA"])
+    header = ["file", "Hz", "ch", "s", "peak", "TP", "RMS", "gRMS", "LUFS-I", "M max", "S max", "LRA"]
+    return "\n".join([*([table(rows, header)] if rows else []), *(f"note: {n}" for n in notes)])
 
 
 def check_text(results: Sequence[Checked]) -> str:

@@ -55,6 +55,7 @@ from types import FrameType
 from typing import Any, Generic, TypeVar
 
 from .errors import GainstagerError
+from .notices import as_note_lines
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -405,6 +406,7 @@ def _child_main() -> None:
     cmd = Connection(int(sys.argv[1]), writable=False)
     res = Connection(int(sys.argv[2]), readable=False)
     os.dup2(2, 1)  # whatever the function prints goes to stderr; replies have their own pipe
+    as_note_lines(sys.stderr)  # and a Python warning its work did not turn into a report note is one line there
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     try:
         sys.path[:] = cmd.recv()

@@ -283,8 +283,9 @@ _BEATS: Final = 1_000_000.0  # beats or source seconds: 8 days at 120 BPM
 _DAY_S: Final = 86_400.0  # the longest a clip may play: measuring costs what it plays
 
 # The plausible range of every number read, by the element (or attribute) holding it. A value that is not a plain
-# decimal number, not finite or out of range skips the clip it sits in (ClipStatus.INVALID, with the reason) and
-# refuses the set anywhere else (a mixer, an envelope, the tempo): those cannot be left out of the mix.
+# decimal number, not finite or out of range skips the clip it sits in (ClipStatus.INVALID, with the reason); in a
+# track's mixer or its volume envelope, that track (Track.invalid_reason; its clips are INVALID too); anywhere else
+# (the master's mixer, the tempo) it refuses the set.
 _PLAUSIBLE: Final[dict[str, tuple[float, float]]] = {
     "SampleVolume": (0.0, 1000.0),  # linear clip gain; Live's handle stops at +24 dB (15.85), FORMAT-ALS.md §7
     "Volume": (0.0, 1000.0),  # linear fader and its envelope points; Live's range is -70..+6 dB (§4)
@@ -676,6 +677,10 @@ class _Collector:
     def add(self, el: etree._Element, slot: _Slot, key: str, low: float, high: float) -> None:
         self.wanted.setdefault(el, []).append((slot, key, low, high))
 
+    def take(self, other: _Collector) -> None:
+        for el, slots in other.wanted.items():
+            self.wanted.setdefault(el, []).extend(slots)
+
 
 def _events(parent: etree._Element | None, tag: str = "FloatEvent") -> list[etree._Element]:
     if parent is None:
@@ -910,7 +915,7 @@ def parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
     """Parse Live set bytes into a `Session` and the `AlsDocument` that `apply` splices into."""
     try:
         return _parse(data, path)
-    except _Invalid as exc:  # outside a clip: a mixer, an envelope or the tempo
+    except _Invalid as exc:  # outside a clip or a track: the master's mixer, the tempo
         raise FormatError(f"{path}: {exc}") from None
 
 
@@ -981,18 +986,35 @@ def _parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
         else:
             feeds = False
             notes.append(f"output routed to {target or 'nowhere'}: not in the master sum")
-        track = _mixer_track(
-            el,
-            track_id,
-            _track_name(el, f"{index}-{el.tag}"),
-            kind,
-            "DeviceChain/Mixer",
-            quirks,
-            col,
-            parent_id=parent_id,
-            feeds_parent=feeds,
-            note="; ".join(notes),
-        )
+        name = _track_name(el, f"{index}-{el.tag}")
+        track_col = _Collector()  # the track's editable values count only once all of its numbers are read
+        try:
+            track = _mixer_track(
+                el,
+                track_id,
+                name,
+                kind,
+                "DeviceChain/Mixer",
+                quirks,
+                track_col,
+                parent_id=parent_id,
+                feeds_parent=feeds,
+                note="; ".join(notes),
+            )
+            col.take(track_col)
+        except _Invalid as exc:  # how it plays is unknown: skipped, and a range of one value keeps the planner off it
+            track = Track(
+                track_id,
+                name,
+                kind,
+                parent_id=parent_id,
+                feeds_parent=feeds,
+                frozen=_bool(el.find("Freeze")),
+                fader_max_db=0.0,
+                fader_min_db=0.0,
+                note="; ".join(notes),
+                invalid_reason=str(exc),
+            )
         tracks.append(track)
         raw_clips.extend((track_id, rc) for rc in _track_clips(el, track.frozen, quirks))
         if track.frozen:
@@ -1006,7 +1028,12 @@ def _parse(data: bytes, path: str) -> tuple[Session, AlsDocument]:
         for freeze, label in ((False, "clip"), (True, "freeze")):
             own = [rc for rc in mine if rc.freeze is freeze]
             for n, rc in enumerate(own):
-                clips.append(_clip(rc, f"{track.track_id}/{label}:{n}", track.track_id, tempo, quirks, path, col))
+                clip_id = f"{track.track_id}/{label}:{n}"
+                if track.invalid_reason:  # the track is skipped: none of its clips is staged
+                    reason = f"its track is skipped ({track.invalid_reason})"
+                    clips.append(_invalid_clip(rc, clip_id, track.track_id, reason))
+                else:
+                    clips.append(_clip(rc, clip_id, track.track_id, tempo, quirks, path, col))
     order.update(_index_elements(root, [el for el in col.wanted if el not in order]))
 
     spans = _find_spans(xml, col, order, path)
@@ -1038,12 +1065,16 @@ def _clip(
     try:
         clip, volume_el = _checked_clip(rc, clip_id, track_id, tempo, quirks, path)
     except _Invalid as exc:
-        name_el = rc.el.find("Name")
-        name = name_el.get("Value", "") if name_el is not None else ""
-        return Clip(clip_id, track_id, name, ClipStatus.INVALID, None, (), note=str(exc))
+        return _invalid_clip(rc, clip_id, track_id, str(exc))
     if volume_el is not None and not rc.freeze:  # a freeze clip is re-rendered by Live: never edited
         col.add(volume_el, _Slot.CLIP_GAIN, clip_id, 0.0, CLIP_GAIN_MAX)
     return clip
+
+
+def _invalid_clip(rc: _RawClip, clip_id: str, track_id: str, reason: str) -> Clip:
+    name_el = rc.el.find("Name")
+    name = name_el.get("Value", "") if name_el is not None else ""
+    return Clip(clip_id, track_id, name, ClipStatus.INVALID, None, (), note=reason)
 
 
 def _checked_clip(

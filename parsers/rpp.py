@@ -192,8 +192,9 @@ _SIGNED_GAIN = _Range(-_MAX_GAIN, _MAX_GAIN)
 
 # The plausible range of every number read, by (context, keyword, field); anything unlisted is a _FLAG. A value
 # that is not a plain number (as C atof would read all of it, after REAPER's ',' -> '.'), not finite or out of
-# range skips the item it sits in (ClipStatus.INVALID, with the reason) and refuses the session anywhere else:
-# a track, an envelope or the project header cannot be left out of the mix without changing what is measured.
+# range skips the item it sits in (ClipStatus.INVALID, with the reason); outside an item, the track it sits in
+# (its statements, its envelopes, its FX chain: Track.invalid_reason; its items are INVALID too); anywhere else
+# (the project header, the master, _STRUCTURE) it refuses the session.
 _PLAUSIBLE: Mapping[tuple[str, bytes, int], _Range] = MappingProxyType(
     {
         # 0 = "not set" (REAPER then uses the device rate, §9); the K-weighting shelf at 1.7 kHz needs a Nyquist
@@ -221,6 +222,9 @@ _PLAUSIBLE: Mapping[tuple[str, bytes, int], _Range] = MappingProxyType(
         ("_Envelope", b"PT", 2): _GAIN,  # linear (16 = +24 dB) or fader-scaled 0..1000 (§8)
     }
 )
+# Track statements that place other tracks: the folder depth decides which folder every later track sums into,
+# so an unreadable one refuses the session rather than skipping one track.
+_STRUCTURE = frozenset({b"ISBUS"})
 _PLAIN_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -347,6 +351,7 @@ class _Track:
     frozen_items: list[_Item] = field(default_factory=list)
     receives: list[str] = field(default_factory=list)
     receive_sources: list[int] = field(default_factory=list)  # source track index of each unmuted receive
+    invalid: str = ""  # why a number of this track cannot be trusted: the track and its items are skipped
 
 
 @dataclass(slots=True)
@@ -738,15 +743,16 @@ class _Scanner:
             context.owner.exact_name = "\n".join(context.lines)
 
     def statement(self, context: _Context, keyword: bytes, content: bytes, start: int, number: int) -> None:
-        """One statement; an implausible number skips the enclosing item, or refuses the session (see _PLAUSIBLE)."""
+        """One statement; an implausible number skips the enclosing item or track, or refuses the session (see
+        _PLAUSIBLE)."""
         self.context_kind = type(context).__name__
         try:
             self.dispatch(context, keyword, content, start, number)
         except _Invalid as exc:
-            item = next((f.context for f in reversed(self.stack) if isinstance(f.context, _Item)), None)
-            if item is None:
+            owner = next((f.context for f in reversed(self.stack) if isinstance(f.context, _Item | _Track)), None)
+            if owner is None or (isinstance(owner, _Track) and keyword in _STRUCTURE):
                 raise self.error(number, str(exc)) from None
-            item.invalid = item.invalid or f"line {number}: {exc}"
+            owner.invalid = owner.invalid or f"line {number}: {exc}"
 
     def dispatch(self, context: _Context, keyword: bytes, content: bytes, start: int, number: int) -> None:
         if isinstance(context, _Item):
@@ -919,11 +925,11 @@ class _Scanner:
         sends = Counter(source for t in self.tracks for source in t.receive_sources)
         for index, track in enumerate(self.tracks):
             track_clips = [
-                self.clip(item, track.track_id, f"{track.track_id}/item:{j}", False, rpp_dir, track.frozen)
+                self.clip(item, track, f"{track.track_id}/item:{j}", False, rpp_dir, track.frozen)
                 for j, item in enumerate(track.items)
             ]
             track_clips += [
-                self.clip(item, track.track_id, f"{track.track_id}/frozen:{k}", True, rpp_dir)
+                self.clip(item, track, f"{track.track_id}/frozen:{k}", True, rpp_dir)
                 for k, item in enumerate(track.frozen_items)
             ]
             for clip, item in zip(track_clips, track.items + track.frozen_items, strict=True):
@@ -990,7 +996,10 @@ class _Scanner:
         automation_of[track.track_id] = automation
         fader_db = gain_to_db(track.volume)
         fader_range = (NEG_INF, FADER_MAX_DB)
-        if track.volume_span is not None:
+        if track.invalid:  # how it plays is unknown: no span of it may be rewritten, and the planner skips it
+            fader_range = (fader_db, fader_db)
+            spans.pop((track.track_id, EditField.FADER_ENVELOPE), None)
+        elif track.volume_span is not None:
             spans[(track.track_id, EditField.FADER)] = (track.volume_span,)
         elif kind is not TrackKind.MASTER:  # nothing to rewrite: a range of one value keeps the planner off it
             fader_range = (fader_db, fader_db)
@@ -1015,10 +1024,11 @@ class _Scanner:
             fader_max_db=fader_range[1],
             note="; ".join(notes),
             sends=sends,
+            invalid_reason=track.invalid,
         )
 
     def clip(
-        self, item: _Item, track_id: str, clip_id: str, frozen: bool, rpp_dir: str, on_frozen_track: bool = False
+        self, item: _Item, track: _Track, clip_id: str, frozen: bool, rpp_dir: str, on_frozen_track: bool = False
     ) -> Clip:
         """`frozen`: an original item kept inside <FREEZE>; `on_frozen_track`: an item of a frozen track itself,
         which is what REAPER made when freezing (it also carries a FREEZE line) and what plays."""
@@ -1028,7 +1038,10 @@ class _Scanner:
         inner = chain[-1] if chain else None
         kind = inner.kind if inner is not None else ""
 
-        if frozen:
+        if track.invalid:  # the track is skipped: none of its items is staged
+            status = ClipStatus.INVALID
+            notes.append(f"its track is skipped ({track.invalid})")
+        elif frozen:
             status = ClipStatus.FROZEN
         elif item.invalid:
             status = ClipStatus.INVALID
@@ -1078,7 +1091,7 @@ class _Scanner:
             notes.append("take volume envelope ignored")
         return Clip(
             clip_id=clip_id,
-            track_id=track_id,
+            track_id=track.track_id,
             name=take.exact_name or take.name,
             status=status,
             media=media,

@@ -81,6 +81,50 @@ def test_directory_scans_are_cached_per_finder(tmp_path: Path) -> None:
     assert MediaFinder(rpp.confirms).find(clip(late))[0] == str(tmp_path / "sub" / "late.wav")
 
 
+def _entries(folder: Path) -> int:
+    """Every file and folder under `folder` (not itself), counted by os.walk: the reference for `visited`."""
+    return sum(len(dirs) + len(files) for _, dirs, files in os.walk(folder))
+
+
+def test_the_search_by_name_looks_in_audio_folders_first_and_stops_at_its_budget(tmp_path: Path) -> None:
+    """A session saved among thousands of files: the search visits at most its budget of entries, finds what is
+    in an audio folder (searched first, however deep), and says that it stopped for what it did not find."""
+    project = tmp_path / "song"
+    for k in range(1500):  # a big unrelated folder, shallower than the sample and first in name order
+        (project / "aaa downloads" / f"j{k}.txt").parent.mkdir(parents=True, exist_ok=True)
+        (project / "aaa downloads" / f"j{k}.txt").touch()
+    noise(project / "Samples" / "Imported" / "Drums" / "take.wav")
+    noise(project / "aaa downloads" / "late.wav")
+    roots = (str(project),)
+    gone = (str(project / "gone.wav"),)
+    finder = MediaFinder(rpp.confirms, budget_entries=100)
+    path, _ = finder.find(clip(ref("take.wav", gone, roots)))
+    assert path == str(project / "Samples" / "Imported" / "Drums" / "take.wav")
+    assert finder.visited == 100 < _entries(project)
+    late = clip(ref("late.wav", gone, roots), "late")
+    assert finder.find(late)[0] is None and finder.visited == 100  # the budget is the session's, spent once
+    master = Track("master", "Master", TrackKind.MASTER)
+    session = Session(str(project / "s.rpp"), "rpp", "7", (Track("t", "T", TrackKind.AUDIO),), (late,), master)
+    (missing,) = resolve_media(session, finder)
+    assert missing.clip.status is ClipStatus.MISSING
+    assert "stopped early, after 100 folder entries" in missing.reason and str(project) in missing.reason
+    whole = MediaFinder(rpp.confirms, budget_entries=10_000)
+    assert whole.find(late)[0] == str(project / "aaa downloads" / "late.wav")
+    assert late.media is not None and whole.visited == _entries(project) and whole.stopped_early(late.media) == ""
+
+
+def test_a_folder_searched_under_one_root_is_not_searched_again_under_the_next(tmp_path: Path) -> None:
+    """Live's roots are the set's folder, then its parent: the parent's search skips the set's folder."""
+    project = tmp_path / "Song Project"
+    noise(project / "Samples" / "a.wav")
+    for k in range(20):
+        (tmp_path / "other" / f"{k}.txt").parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "other" / f"{k}.txt").touch()
+    finder = MediaFinder(rpp.confirms)
+    assert finder.find(clip(ref("b.wav", (), (str(project), str(tmp_path)))))[0] is None
+    assert finder.visited == _entries(tmp_path)  # every entry once
+
+
 def test_resolve_media_probes_each_file_and_gives_every_skip_a_reason(tmp_path: Path) -> None:
     noise(tmp_path / "ok.wav")
     (tmp_path / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")

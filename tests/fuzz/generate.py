@@ -421,7 +421,7 @@ def _like(original: bytes, xml: bytes) -> bytes:
     return gzip.compress(xml, compresslevel=6, mtime=0) if original[:2] == b"\x1f\x8b" else xml
 
 
-def _on_text(base: Base, mutate: Callable[[bytes], bytes]) -> Callable[[], Files]:
+def on_text(base: Base, mutate: Callable[[bytes], bytes]) -> Callable[[], Files]:
     """A builder applying `mutate` to the session's text (the XML inside a gzip set)."""
 
     def build() -> Files:
@@ -526,15 +526,23 @@ def set_rpp_field(keyword: str, index: int, nth: int, value: bytes) -> Callable[
 
 
 def set_xml_value(anchor: str, attr: str, nth: int, value: bytes) -> Callable[[bytes], bytes]:
-    """Replace the value of attribute `attr` of the first element at or after the `nth` occurrence of `anchor`."""
+    """Replace the value of attribute `attr` of the first element at or after the `nth` occurrence of `anchor`.
+
+    An anchor "<Volume>/<Manual" is a path: the first <Manual after the `nth` <Volume> (a mixer parameter's value
+    sits in its Manual, after a LomId that also has a Value)."""
     pattern = re.compile(rb"\b" + attr.encode() + rb'="[^"]*"')
+    first, *then = anchor.split("/")
 
     def mutate(d: bytes) -> bytes:
         pos = -1
         for _ in range(nth + 1):
-            pos = d.find(anchor.encode(), pos + 1)
+            pos = d.find(first.encode(), pos + 1)
             if pos < 0:
-                raise LookupError(f"no {anchor} number {nth}")
+                raise LookupError(f"no {first} number {nth}")
+        for inner in then:
+            pos = d.find(inner.encode(), pos)
+            if pos < 0:
+                raise LookupError(f"no {inner} after {first} number {nth}")
         m = pattern.search(d, pos)
         if m is None:
             raise LookupError(f"no {attr} after {anchor}")
@@ -585,7 +593,7 @@ def _mutation_cases(bases: Sequence[Base], seed: int, per_base: int, *, corpus: 
             rng = _rng(seed, base.name, "trunc", k)
             fraction = rng.random()
             on_raw = gz and k % 2 == 0
-            build = _on_bytes(base, truncate_at(fraction)) if on_raw else _on_text(base, truncate_at(fraction))
+            build = _on_bytes(base, truncate_at(fraction)) if on_raw else on_text(base, truncate_at(fraction))
             where = "gzip bytes" if on_raw else "text"
             yield Case(
                 f"{base.name}-trunc-{k}",
@@ -603,7 +611,7 @@ def _mutation_cases(bases: Sequence[Base], seed: int, per_base: int, *, corpus: 
                 "bitflip",
                 f"{base.name}: {count} bit(s) flipped in the {'gzip bytes' if on_raw else 'text'}",
                 base.session,
-                _on_bytes(base, flip) if on_raw else _on_text(base, flip),
+                _on_bytes(base, flip) if on_raw else on_text(base, flip),
             )
         for k in range(per_base):
             yield Case(
@@ -611,7 +619,7 @@ def _mutation_cases(bases: Sequence[Base], seed: int, per_base: int, *, corpus: 
                 "insertion",
                 f"{base.name}: 1-3 tokens inserted at random places",
                 base.session,
-                _on_text(base, insert_at(f"{seed}:{base.name}:insert:{k}")),
+                on_text(base, insert_at(f"{seed}:{base.name}:insert:{k}")),
             )
         if not corpus:
             yield from _unbalanced_cases(base)
@@ -638,7 +646,7 @@ def _unbalanced_cases(base: Base) -> Iterator[Case]:
         ]
     for k, (what, mutate) in enumerate(edits):
         yield Case(
-            f"{base.name}-unbalanced-{k}", "unbalanced", f"{base.name}: {what}", base.session, _on_text(base, mutate)
+            f"{base.name}-unbalanced-{k}", "unbalanced", f"{base.name}: {what}", base.session, on_text(base, mutate)
         )
 
 
@@ -662,7 +670,7 @@ def _reencoding_cases(bases: Sequence[Base], seed: int) -> Iterator[Case]:
                 "re-encoding",
                 f"{base.name} re-encoded as {what}",
                 base.session,
-                _on_text(base, mutate),
+                on_text(base, mutate),
             )
 
 
@@ -752,9 +760,10 @@ ALS_FIELDS: tuple[tuple[str, str, str, int, str], ...] = (
     ("fx-als11-xml", "<FadeInLength", "Value", 1, "fade-in length"),
     ("fx-als11-xml", "<PitchCoarse", "Value", 2, "transpose (unwarped clip)"),
     ("fx-als11-xml", "<PitchFine", "Value", 2, "detune (unwarped clip)"),
-    ("fx-als11-xml", "<Volume>", "Value", 0, "track fader"),
-    ("fx-als11-xml", "<Pan>", "Value", 2, "track pan"),
-    ("fx-als11-xml", "<Tempo>", "Value", 0, "tempo"),
+    ("fx-als11-xml", "<Volume>/<Manual", "Value", 0, "track fader"),
+    ("fx-als11-xml", "<Pan>/<Manual", "Value", 2, "track pan"),
+    ("fx-als11-xml", "<Volume>/<Manual", "Value", 3, "master fader"),
+    ("fx-als11-xml", "<Tempo>/<Manual", "Value", 0, "tempo"),
     ("fx-als11-xml", "<FloatEvent ", "Value", 1, "volume envelope point"),
     ("fx-als11-xml", "<FloatEvent ", "Time", 1, "volume envelope time"),
     ("fx-als11-xml", "<RelativePathType", "Value", 0, "relative path type"),
@@ -762,7 +771,7 @@ ALS_FIELDS: tuple[tuple[str, str, str, int, str], ...] = (
     ("fx-als11-xml", "<OriginalCrc", "Value", 0, "sample CRC"),
     ("fx-als11-xml", "<Ableton ", "MinorVersion", 0, "Live version"),
     ("fx-als9", "<SampleVolume", "Value", 0, "clip gain (Live 9)"),
-    ("fx-als9", "<Volume>", "Value", 1, "track fader (Live 9)"),
+    ("fx-als9", "<Volume>/<Manual", "Value", 1, "track fader (Live 9)"),
 )
 
 
@@ -784,7 +793,7 @@ def _number_cases() -> Iterator[Case]:
                 "number",
                 f"{base_name}: {what} = {value.decode()!r}",
                 base.session,
-                _on_text(base, setter(value)),
+                on_text(base, setter(value)),
             )
 
 
@@ -847,7 +856,7 @@ def _empty_cases() -> Iterator[Case]:
                 "empty-nul",
                 f"{base.name}: NUL bytes {where}",
                 base.session,
-                _on_text(base, mutate),
+                on_text(base, mutate),
             )
 
 
@@ -871,7 +880,7 @@ def _huge_cases() -> Iterator[Case]:
         ),
     ]
     for cid, what, mutate in rpp_edits:
-        yield Case(f"fx-rpp-huge-{cid}", "huge-line", what, rpp.session, _on_text(rpp, mutate))
+        yield Case(f"fx-rpp-huge-{cid}", "huge-line", what, rpp.session, on_text(rpp, mutate))
     als_edits: list[tuple[str, str, Callable[[bytes], bytes]]] = [
         (
             "attr",
@@ -892,7 +901,7 @@ def _huge_cases() -> Iterator[Case]:
         ),
     ]
     for cid, what, mutate in als_edits:
-        yield Case(f"fx-als-huge-{cid}", "huge-line", what, als.session, _on_text(als, mutate))
+        yield Case(f"fx-als-huge-{cid}", "huge-line", what, als.session, on_text(als, mutate))
 
 
 def _nesting_cases() -> Iterator[Case]:
@@ -907,10 +916,10 @@ def _nesting_cases() -> Iterator[Case]:
             return d.replace(b"<LiveSet>", b"<LiveSet>" + b"<a>" * depth + b"</a>" * depth, 1)
 
         yield Case(
-            f"fx-rpp-nest-{depth}", "deep-nesting", f"{depth} nested blocks", rpp.session, _on_text(rpp, rpp_nest)
+            f"fx-rpp-nest-{depth}", "deep-nesting", f"{depth} nested blocks", rpp.session, on_text(rpp, rpp_nest)
         )
         yield Case(
-            f"fx-als-nest-{depth}", "deep-nesting", f"{depth} nested elements", als.session, _on_text(als, als_nest)
+            f"fx-als-nest-{depth}", "deep-nesting", f"{depth} nested elements", als.session, on_text(als, als_nest)
         )
     yield Case(
         "rpp-nest-unclosed",
@@ -1004,7 +1013,7 @@ def _entity_cases() -> Iterator[Case]:
         if isinstance(content, bytes):
             yield Case(f"als-{cid}", "entity", what, "x.als", _raw("x.als", content))
         else:
-            yield Case(f"fx-als-{cid}", "entity", what, als.session, _on_text(als, content))
+            yield Case(f"fx-als-{cid}", "entity", what, als.session, on_text(als, content))
 
 
 def _gzip_cases() -> Iterator[Case]:
@@ -1175,7 +1184,7 @@ def _media_path_cases() -> Iterator[Case]:
             "media-path",
             f"FILE {path[:60]!r}",
             rpp.session,
-            _on_text(rpp, _rpp_media_path(enc)),
+            on_text(rpp, _rpp_media_path(enc)),
             special=path.startswith(("/dev", "/proc")),
         )
         yield Case(
@@ -1183,7 +1192,7 @@ def _media_path_cases() -> Iterator[Case]:
             "media-path",
             f"Live Path and RelativePath {path[:60]!r}",
             als.session,
-            _on_text(als, _live_media_path(enc)),
+            on_text(als, _live_media_path(enc)),
             special=path.startswith(("/dev", "/proc")),
         )
 

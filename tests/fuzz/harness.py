@@ -130,6 +130,62 @@ def gain_only_difference(old: bytes, new: bytes) -> str | None:
     return None
 
 
+def _rpp_track_lines(lines: list[bytes], index: int) -> list[bytes] | None:
+    """The lines of the `index`-th <TRACK block (0-based, as REAPER counts them), from '<TRACK' to its '>'."""
+    seen, depth, start = -1, 0, None
+    for n, line in enumerate(lines):
+        text = line.strip()
+        if start is None and depth == 1 and text.startswith(b"<TRACK"):
+            seen += 1
+            if seen == index:
+                start, depth = n, 0
+        if text.startswith(b"<"):
+            depth += 1
+        elif text.startswith(b">"):
+            depth -= 1
+            if start is not None and depth == 0:
+                return lines[start : n + 1]
+    return None
+
+
+_LIVE_TRACK = re.compile(rb'<(AudioTrack|MidiTrack|GroupTrack|ReturnTrack)\b(?: Id="([^"]*)")?')
+
+
+def _live_track_xml(xml: bytes, local_id: str) -> bytes | None:
+    """The XML of the Live track with Id `local_id` ("#n": the n-th track, for one without an Id); tracks do not
+    nest in a Live set."""
+    found = list(_LIVE_TRACK.finditer(xml))
+    if local_id.startswith("#"):
+        m = found[int(local_id[1:]) - 1] if 0 < int(local_id[1:]) <= len(found) else None
+    else:
+        m = next((x for x in found if x.group(2) == local_id.encode()), None)
+    if m is None:
+        return None
+    end = xml.find(b"</" + m.group(1) + b">", m.end())
+    return xml[m.start() : end] if end >= 0 else None
+
+
+def skipped_tracks_untouched(original: bytes, new: bytes, report: dict[str, object]) -> str | None:
+    """None when every track the report says was skipped (a non-empty `reason`) is byte for byte the same in `new`
+    as in `original` (found in the bytes, not through the parser); else which one changed."""
+    tracks = report["tracks"]
+    assert isinstance(tracks, list)
+    (a, live), (b, _) = _text(original), _text(new)
+    for t in tracks:
+        if not t.get("reason"):
+            continue
+        local = t["id"].removeprefix("track:")
+        before: object
+        after: object
+        if live:
+            before, after = _live_track_xml(a, local), _live_track_xml(b, local)
+        else:
+            before, after = _rpp_track_lines(a.split(b"\n"), int(local)), _rpp_track_lines(b.split(b"\n"), int(local))
+        if before is None or before != after:
+            return f"skipped track {t['id']} ({t['name']}) was changed or not found"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------- child processes
 
 # The child limits its own address space, runs the command line, and at exit writes its peak resident memory

@@ -1,12 +1,15 @@
 """Numbers that cannot be trusted, and XML or gzip that would cost too much, in both parsers.
 
 An implausible or malformed number in a clip skips that clip (ClipStatus.INVALID, the reason in its note, its
-gain never rewritten); anywhere else (project header, track, envelope, mixer, tempo) it refuses the session.
+gain never rewritten); in a track (its fader, pan, flags, envelope points, a Live track's mixer) it skips that track
+(Track.invalid_reason, its clips INVALID, nothing of it rewritten); in the project header, the master, the tempo or
+a REAPER folder depth it refuses the session.
 """
 
 from __future__ import annotations
 
 import gzip
+import re
 import time
 
 import pytest
@@ -72,20 +75,48 @@ def test_an_implausible_item_number_skips_that_item(field: str, value: bytes) ->
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
+    ("data", "message"),
     [
-        ("rate", b"1e308", r"x\.rpp:2: SAMPLERATE field 1 \('1e308'\); expected a number from 4000 to 768000 Hz"),
-        ("rate", b"100", "SAMPLERATE field 1"),
-        ("rate", b"1.5abc", "SAMPLERATE field 1"),
-        ("fader", b"1e300", r"x\.rpp:4: VOLPAN field 1 \('1e300'\); expected a number from 0 to 1e\+10"),
-        ("fader", b"abc", "VOLPAN field 1"),
-        ("fader", b"-inf", "VOLPAN field 1"),
+        (
+            rpp_with(rate=b"1e308"),
+            r"x\.rpp:2: SAMPLERATE field 1 \('1e308'\); expected a number from 4000 to 768000 Hz",
+        ),
+        (rpp_with(rate=b"100"), "SAMPLERATE field 1"),
+        (rpp_with(rate=b"1.5abc"), "SAMPLERATE field 1"),
+        (rpp_with().replace(b"<TRACK", b"MASTER_VOLUME 1e300 0\n  <TRACK"), "MASTER_VOLUME field 1"),
+        (rpp_with().replace(b"    VOLPAN 1 0 -1", b"    ISBUS 1 abc\n    VOLPAN 1 0 -1"), "ISBUS field 2"),
     ],
 )
-def test_an_implausible_header_or_track_number_refuses_the_session(field: str, value: bytes, message: str) -> None:
+def test_an_implausible_header_number_refuses_the_session(data: bytes, message: str) -> None:
+    """The header, the master and a folder depth (which places every later track) cannot be skipped."""
     with pytest.raises(FormatError, match=message) as info:
-        rpp.parse(rpp_with(**{field: value}), "x.rpp")
+        rpp.parse(data, "x.rpp")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (rpp_with(fader=b"1e300"), r"line 4: VOLPAN field 1 \('1e300'\); expected a number from 0 to 1e\+10"),
+        (rpp_with(fader=b"abc"), "VOLPAN field 1"),
+        (rpp_with(fader=b"-inf"), "VOLPAN field 1"),
+        (rpp_with(fader=b"1,5"), "VOLPAN field 1 .* decimal comma"),  # read as REAPER does, but never rewritten
+        (rpp_with().replace(b"VOLPAN 1 0 -1 -1 1", b"VOLPAN 1 nan -1 -1 1"), "VOLPAN field 2"),
+        (rpp_with().replace(b"    VOLPAN 1 0 -1", b"    MUTESOLO x 0 0\n    VOLPAN 1 0 -1"), "MUTESOLO field 1"),
+        (
+            rpp_with().replace(b"    <ITEM", b"    <VOLENV2\n      PT 0 1e300 0\n    >\n    <ITEM", 1),
+            "line 6: PT field 2",
+        ),
+    ],
+)
+def test_an_implausible_track_number_skips_that_track(data: bytes, message: str) -> None:
+    session, document = rpp.parse(data, "x.rpp")
+    (track,) = session.tracks
+    assert re.search(message, track.invalid_reason) and "\n" not in track.invalid_reason
+    assert all(c.status is ClipStatus.INVALID and track.invalid_reason in c.note for c in session.clips)
+    assert document.spans == {}  # nothing of the track, nor of its items, may be rewritten
+    with pytest.raises(WriteError, match="no volume field"):
+        rpp.apply(document, [Edit(track.track_id, EditField.FADER, 0.0)])
 
 
 def test_sample_rate_zero_means_unset_and_comma_decimals_read_as_reaper_does() -> None:
@@ -131,18 +162,40 @@ def test_an_implausible_live_clip_number_skips_that_clip(target: bytes, value: b
 
 
 @pytest.mark.parametrize(
+    ("target", "nth", "value", "message"),
+    [
+        (b'<Manual Value="1" />', 1, b'<Manual Value="abc" />', r"Volume \('abc'\); expected a number from 0 to 1000"),
+        (b'<Manual Value="120" />', 0, b'<Manual Value="0" />', r"Tempo \('0'\)"),
+        (b'<Manual Value="120" />', 0, b'<Manual Value="1e999" />', r"Tempo \('1e999'\)"),
+    ],
+)
+def test_an_implausible_live_master_or_tempo_number_refuses_the_set(
+    target: bytes, nth: int, value: bytes, message: str
+) -> None:
+    data = _live_set()
+    at = -1
+    for _ in range(nth + 1):
+        at = data.index(target, at + 1)
+    assert at > data.index(b"<MasterTrack") or b"Tempo" in message.encode()
+    with pytest.raises(FormatError, match=message):
+        als.parse(data[:at] + value + data[at + len(target) :], "s.als")
+
+
+@pytest.mark.parametrize(
     ("target", "value", "message"),
     [
         (b'<Manual Value="1" />', b'<Manual Value="abc" />', r"Volume \('abc'\); expected a number from 0 to 1000"),
-        (b'<Manual Value="120" />', b'<Manual Value="0" />', r"Tempo \('0'\)"),
-        (b'<Manual Value="120" />', b'<Manual Value="1e999" />', r"Tempo \('1e999'\)"),
+        (b'<Manual Value="0" />', b'<Manual Value="-2" />', r"Pan \('-2'\)"),
     ],
 )
-def test_an_implausible_live_mixer_or_tempo_number_refuses_the_set(target: bytes, value: bytes, message: str) -> None:
+def test_an_implausible_live_track_mixer_number_skips_that_track(target: bytes, value: bytes, message: str) -> None:
     data = _live_set()
-    assert target in data
-    with pytest.raises(FormatError, match=message):
-        als.parse(data.replace(target, value, 1), "s.als")
+    assert data.index(target) < data.index(b"<MasterTrack")  # the first is the track's
+    session, document = als.parse(data.replace(target, value, 1), "s.als")
+    (track,) = session.tracks
+    assert re.search(message, track.invalid_reason)
+    assert [c.status for c in session.clips] == [ClipStatus.INVALID]
+    assert {key for _, key in document.spans} <= {"master"}  # only the master's fader may be rewritten
 
 
 def test_gzip_members_are_read_in_turn_and_trailing_data_refused() -> None:
