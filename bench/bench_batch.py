@@ -10,7 +10,8 @@ It writes (once, seeded, reused by later runs) two archives under bench/out/batc
   does) or 16-bit WAV; no sample is shared, so no level is reused from a worker's cache;
 - the archive of the tests: 200 small projects sharing a library of 50 samples.
 
-On the decode-heavy archive it times whole `gainstager batch --restart` processes (what a user runs: worker
+On the decode-heavy archive it times whole `gainstager batch --restart --no-cache` processes (no level comes
+from the lasting measurement cache of an earlier run) (what a user runs: worker
 start-up, discovery and the journal included) with -j 1 and -j 2 and prints both wall times, the speed-up, and
 the sessions' own times summed (which grow with 2 workers when they share the cores with other work). Its peers
 in the same run: one process decoding every file of the archive once with soundfile (float32), to show what
@@ -126,7 +127,7 @@ def main() -> None:
         decode.append(decode_all(files))
         for jobs in (1, 2):
             peer[jobs].append(decode_in(jobs, files, PEER_PASSES))
-            wall_s, doc = batch(heavy, "--restart", "-j", str(jobs))
+            wall_s, doc = batch(heavy, "--restart", "--no-cache", "-j", str(jobs))
             walls[jobs].append(wall_s)
             work[jobs].append(session_work_s(doc))
     wall = {j: statistics.median(w) for j, w in walls.items()}
@@ -152,7 +153,7 @@ def main() -> None:
     assert isinstance(totals, dict)
     print(f"second run (resumed {totals['resumed']} of {totals['sessions']}): {second:.2f} s")
     small = archive("archive-200", make_archive)
-    first_s, _ = batch(small, "--restart", "-j", "2")
+    first_s, _ = batch(small, "--restart", "--no-cache", "-j", "2")
     second_s, doc = batch(small, "-j", "2")
     totals = doc["totals"]
     assert isinstance(totals, dict)
