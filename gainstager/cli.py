@@ -25,7 +25,8 @@ from .cache import CacheOptions
 from .check import DEFAULT_TOLERANCE_DB
 from .errors import GainstagerError
 from .plan import Policy
-from .policy_file import OPTIONS, Policies, shown
+from .policy_file import Policies
+from .policy_options import OPTIONS, shown
 from .schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ T = TypeVar("T")
 
 # ---------------------------------------------------------------- options
 
-# The help of each Policy field's option; its name comes from policy_file.OPTIONS (the one place that names the
+# The help of each Policy field's option; its name comes from policy_options.OPTIONS (the one place that names the
 # options, for the command line and the policy file alike), its type and default from Policy itself.
 POLICY_HELP: dict[str, str] = {
     "meter": "Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left out), "
