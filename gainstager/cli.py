@@ -225,7 +225,7 @@ def _one_session(
 ) -> int:
     """analyze (no `write`) or apply one session, print its report (and write it as HTML); the exit code."""
     from . import cache as cache_
-    from . import html_views, pipeline, report, tables
+    from . import html_views, pipeline, report, report_json, tables
 
     progress = _Progress()
     store = cache_.open(cache.directory, enabled=cache.enabled)
@@ -235,7 +235,7 @@ def _one_session(
         store.close()
     progress.done()
     r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
-    _emit(report.session_json(r), as_json, tables.session_text(r))
+    _emit(report_json.session_json(r), as_json, tables.session_text(r))
     _write_report(html, lambda: html_views.session_page(r))
     return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
 
@@ -372,7 +372,7 @@ def batch(
     changed or deleted, is done again; so is a failed one. Ctrl-C stops within 2 s (exit 130), keeping what was
     finished. Exit 1 if any session failed or timed out; 3 with --strict when clips were skipped."""
     from . import batch as batch_
-    from . import html_views, report, tables, workers
+    from . import html_views, report_json, tables, workers
     from .discover import discover
 
     def go() -> int:
@@ -411,7 +411,7 @@ def batch(
                 print(f"{done}; {then}", file=sys.stderr)
                 return exc.exit_code
             summary = b.report(items, time.monotonic() - started)
-        _emit(report.batch_json(summary), as_json, tables.batch_text(summary))
+        _emit(report_json.batch_json(summary), as_json, tables.batch_text(summary))
         _write_report(html, lambda: html_views.batch_page(summary.items))
         if summary.failed:
             return EXIT_ERROR
@@ -498,7 +498,7 @@ def measure(
     averaged over channels), integrated loudness, maximum momentary and short-term loudness (LUFS, 10 ms
     steps) and loudness range (LU, EBU Tech 3342). Channels follow BS.1770: 1-4 channels are weighted 1.0;
     5 channels are L R C Ls Rs (surrounds 1.41); 6 channels are SMPTE L R C LFE Ls Rs, LFE left out."""
-    from . import report, tables
+    from . import report_json, tables
     from .measure import measure_files
     from .notices import recorded
 
@@ -512,7 +512,7 @@ def measure(
                 else:
                     results.append(r)
         if as_json:
-            print(json.dumps(report.measure_json(results, notes), indent=2))
+            print(json.dumps(report_json.measure_json(results, notes), indent=2))
         elif results or notes:
             print(tables.file_levels_text(results, notes))
         return EXIT_ERROR if failed else EXIT_OK
@@ -532,11 +532,11 @@ app.add_typer(cache_app, name="cache")
 def cache_info(directory: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
     """Where the measurement cache is, how many entries it holds and their size."""
     from . import cache as cache_
-    from . import report, tables
+    from . import report_json, tables
 
     def go() -> int:
         info = cache_.info(directory)
-        _emit(report.cache_info_json(info), as_json, tables.cache_info_text(info))
+        _emit(report_json.cache_info_json(info), as_json, tables.cache_info_text(info))
         return EXIT_OK
 
     raise typer.Exit(_run(go))
