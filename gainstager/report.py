@@ -18,9 +18,9 @@ from .units import NEG_INF
 
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
     from .discover import Skipped
-    from .mix import MixScope
     from .output import WriteResult
     from .pipeline import Analysis
+    from .routing import MixScope
 
 SKIPPED = (ClipStatus.MISSING, ClipStatus.UNREADABLE)  # what --strict counts: audio that could not be read
 

@@ -15,9 +15,9 @@ from .units import NEG_INF, finite_or_none
 
 if TYPE_CHECKING:  # only for type hints: `measure` must not import the session pipeline
     from .cache import CacheInfo
-    from .mix import MixScope
     from .output import WriteResult
     from .pipeline import Analysis
+    from .routing import MixScope
 
 
 def levels_json(levels: Levels | None) -> dict[str, float | None] | None:

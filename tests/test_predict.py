@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
-from gainstager import mix, output, pipeline, predict, render, report_json
+from gainstager import mix, output, pipeline, predict, render, report_json, routing
 from gainstager.audio import write
 from gainstager.plan import Faders, Per, Policy
 from gainstager.units import gain_to_db
@@ -92,10 +92,10 @@ def test_the_derived_master_equals_a_full_render(tmp_path: Path, name: str) -> N
         for m in a.media
         if m.clip.clip_id in a.clip_levels and m.info is not None and m.path
     ]
-    r = mix.routing(s, playables)
+    r = routing.routing(s, playables)
     first = mix.mix(s, r)
     clip_gains, faders = pipeline._playing_after(s, a.plan)
-    before, after = mix.gains(s, r), mix.gains(s, r, clip_gain_db=clip_gains, fader_db=faders)
+    before, after = routing.gains(s, r), routing.gains(s, r, clip_gain_db=clip_gains, fader_db=faders)
     rendered: list[int] = []
 
     def checked(blocks: Sequence[int]) -> dict[int, float]:
