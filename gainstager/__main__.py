@@ -10,7 +10,7 @@ exits, because it runs before `cli` is there.
 import signal
 import sys
 
-EXIT_INTERRUPTED = 130  # as cli.EXIT_INTERRUPTED, which cannot be imported before the import it guards
+EXIT_INTERRUPTED = 130  # as cli_output.EXIT_INTERRUPTED, which cannot be imported before the import it guards
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from . import __version__, cache, report, tempfiles, workers
+from . import __version__, cache, report, report_json, tempfiles, workers
 from .cache import CacheOptions, MeasurementCache
 from .discover import Discovery
 from .errors import GainstagerError
@@ -164,7 +164,7 @@ class Batch:
         if entry is None:
             return None
         try:
-            item = report.batch_item_from_json(path, entry.outcome)
+            item = report_json.batch_item_from_json(path, entry.outcome)
         except (KeyError, ValueError, TypeError):
             return None  # a record we cannot read: the session is simply done again
         if item.status is BatchStatus.TIMED_OUT and (self.timeout_s is None or self.timeout_s > item.duration_s):
@@ -201,7 +201,9 @@ class Batch:
                 identity = identity or Identity.of(path)
             except OSError:
                 return item  # gone meanwhile: nothing to record
-            self.journal.record(identity, report.batch_session_json(item), outputs=[item.output] if item.output else [])
+            self.journal.record(
+                identity, report_json.batch_session_json(item), outputs=[item.output] if item.output else []
+            )
         return item
 
     def report(self, items: Sequence[BatchItem], wall_s: float) -> BatchReport:

@@ -5,12 +5,11 @@ GAINSTAGER_CACHE_DIR names. The store is a `diskcache.Cache` (SQLite in WAL mode
 write at once, with nothing hand-written for locking) in a folder of its own, `STORE`, inside that directory, so
 clearing or rebuilding it never touches anything else there.
 
-What: values are plain data (numbers, strings, lists, dicts and numpy arrays) that this module encodes itself
-(a magic header and a format version, then zlib-compressed JSON and raw array bytes), never pickles: a cache
-file is only ever read as data, so a foreign or corrupt one cannot run code. An entry that does not decode is
-deleted and measured again. A store that cannot be opened or read is rebuilt once; if that fails too, the run
-goes on without it (a store only busy with other processes is never rebuilt: the run skips it instead). None of
-this is ever an error for the user: `notes` says what happened, for the report.
+What: values are plain data (numbers, strings, lists, dicts and numpy arrays) that `cache_codec` encodes, never
+pickles: a cache file is only ever read as data, so a foreign or corrupt one cannot run code. An entry that does
+not decode is deleted and measured again. A store (`cache_store`) that cannot be opened or read is rebuilt once;
+if that fails too, the run goes on without it (a store only busy with other processes is never rebuilt: the run
+skips it instead). None of this is ever an error for the user: `notes` says what happened, for the report.
 
 Which file: `file_identity` names a file's content by its real path, size and mtime_ns. When those match what
 was seen before but the inode or ctime changed (the file was replaced, times preserved), or when the file was
@@ -22,8 +21,9 @@ Claims: when two processes (a batch's workers) want the same region at once, the
 does not measure it but `wait`s for the value. A claim whose owner has died (same host, process gone) is taken
 over; a claim released without a value (its owner could not measure it) leaves the region to the waiter.
 
-Only the standard library is imported here, and what only a cache in use needs (diskcache, platformdirs, and
-hashlib, zlib, shutil, socket) where it is used, so that `gainstager --help` and `measure` do not pay for it.
+Only the standard library is imported here (and in `cache_codec` and `cache_store`), and what only a cache in use
+needs (diskcache, platformdirs, and hashlib, zlib, shutil, socket) where it is used, so that `gainstager --help`
+and `measure` do not pay for it.
 """
 
 from __future__ import annotations
@@ -33,26 +33,19 @@ import contextlib
 import json
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    import diskcache
-    import numpy as np
+from .cache_codec import decode, encode
+from .cache_store import _DiskStore, _MemoryStore
 
 ENV_DIR = "GAINSTAGER_CACHE_DIR"
 STORE = "measurements-v1"  # the store's own folder inside the cache directory
-FORMAT = 1  # the encoding of values (bump when it changes: older entries then read as misses)
-MAGIC = b"gainstager-cache\x00"
-SIZE_LIMIT_BYTES = 1 << 30  # diskcache evicts the least recently stored entries beyond this
 CLAIM_S = 3600.0  # a claim lapses after this: its owner is presumed gone
 RACY_NS = 3_000_000_000  # a file modified this recently may be rewritten without its mtime changing
-_MEMORY_BYTES = 64 << 20  # what the in-process store (no lasting cache) keeps at most
 _POLL_S = 0.02
 _HASH_CHUNK = 1 << 20
-_ARRAY_DTYPES = frozenset({"<f2", "<f4", "<f8", "<i4", "<i8"})
 
 T = TypeVar("T")
 
@@ -113,65 +106,7 @@ def clear(directory_: str | None = None) -> int:
         c.close()
 
 
-# ---------------------------------------------------------------- encoding
-
-
-def encode(value: dict[str, Any]) -> bytes:
-    """Plain data (dicts with str keys, lists, str, numbers incl. inf, bool, None, numpy arrays) -> bytes."""
-    import numpy as np
-
-    arrays: list[np.ndarray] = []
-
-    def array(obj: object) -> dict[str, Any]:
-        if not isinstance(obj, np.ndarray) or obj.dtype.str not in _ARRAY_DTYPES:
-            raise TypeError(f"cannot store {type(obj).__name__}")
-        arrays.append(np.ascontiguousarray(obj))
-        return {"$array": len(arrays) - 1, "dtype": obj.dtype.str, "shape": list(obj.shape)}
-
-    import zlib
-
-    text = json.dumps(value, default=array, separators=(",", ":")).encode()
-    body = b"".join([len(text).to_bytes(8, "little"), text, *(a.tobytes() for a in arrays)])
-    return MAGIC + bytes([FORMAT]) + zlib.compress(body, 1)
-
-
-def decode(data: bytes) -> dict[str, Any]:
-    """The inverse of `encode`; ValueError for anything else (a foreign, older or damaged value)."""
-    import zlib
-
-    import numpy as np
-
-    header = MAGIC + bytes([FORMAT])
-    if not isinstance(data, bytes) or not data.startswith(header):
-        raise ValueError("not a gainstager cache value of this format")
-    try:
-        body = zlib.decompress(data[len(header) :])
-    except zlib.error as exc:
-        raise ValueError(f"damaged value ({exc})") from exc
-    size = int.from_bytes(body[:8], "little")
-    if len(body) < 8 or 8 + size > len(body):
-        raise ValueError("damaged value (short)")
-    text, blob = body[8 : 8 + size], memoryview(body)[8 + size :]
-    at = 0
-
-    def array(obj: dict[str, Any]) -> Any:
-        nonlocal at
-        if "$array" not in obj:
-            return obj
-        dtype, shape = obj["dtype"], tuple(int(n) for n in obj["shape"])
-        if dtype not in _ARRAY_DTYPES or any(n < 0 for n in shape):
-            raise ValueError(f"damaged array ({dtype} {shape})")
-        count = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-        if at + count > len(blob):
-            raise ValueError("damaged array (short)")
-        out = np.frombuffer(blob[at : at + count], dtype=dtype).reshape(shape)
-        at += count
-        return out
-
-    value = json.loads(text, object_hook=array)
-    if not isinstance(value, dict):
-        raise ValueError("damaged value (not a mapping)")
-    return value
+# ---------------------------------------------------------------- keys
 
 
 def key(*parts: object) -> str:
@@ -190,113 +125,6 @@ def content_hash(path: str) -> str:
         for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-# ---------------------------------------------------------------- stores
-
-
-class _MemoryStore:
-    """A process's own store: no lasting cache, or the fallback when the lasting one cannot be used."""
-
-    def __init__(self) -> None:
-        self._data: OrderedDict[str, bytes] = OrderedDict()
-        self._bytes = 0
-
-    def get(self, k: str) -> bytes | None:
-        return self._data.get(k)
-
-    def set(self, k: str, value: bytes) -> None:
-        self.delete(k)
-        self._data[k] = value
-        self._bytes += len(value)
-        while self._bytes > _MEMORY_BYTES and self._data:
-            _, old = self._data.popitem(last=False)
-            self._bytes -= len(old)
-
-    def add(self, k: str, value: bytes, expire: float) -> bool:
-        if k in self._data:
-            return False
-        self.set(k, value)
-        return True
-
-    def delete(self, k: str) -> None:
-        old = self._data.pop(k, None)
-        if old is not None:
-            self._bytes -= len(old)
-
-    def size(self) -> tuple[int, int]:
-        return len(self._data), self._bytes
-
-    def clear(self) -> int:
-        n = len(self._data)
-        self._data.clear()
-        self._bytes = 0
-        return n
-
-    def close(self) -> None:
-        pass
-
-
-def _data_disk() -> type[diskcache.Disk]:
-    import diskcache
-
-    class DataDisk(diskcache.Disk):
-        """diskcache's Disk, refusing to unpickle: values here are bytes, and anything else in the file is
-        foreign (it raises, and the entry is dropped)."""
-
-        def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-            if mode not in (diskcache.core.MODE_RAW, diskcache.core.MODE_BINARY):
-                raise ValueError(f"foreign cache entry (mode {mode})")
-            return super().fetch(mode, filename, value, read)  # type: ignore[arg-type]
-
-        def get(self, k: Any, raw: bool) -> Any:
-            if not raw:
-                raise ValueError("foreign cache key")
-            return super().get(k, raw)
-
-    return DataDisk
-
-
-class _DiskStore:
-    def __init__(self, path: str) -> None:
-        import diskcache
-
-        os.makedirs(path, exist_ok=True)
-        self._cache = diskcache.Cache(
-            path,
-            disk=_data_disk(),
-            size_limit=SIZE_LIMIT_BYTES,
-            eviction_policy="least-recently-stored",
-            statistics=0,
-            tag_index=0,
-            timeout=60,
-        )
-        self._cache.get("")  # a damaged or foreign database fails here, not later
-
-    def get(self, k: str) -> bytes | None:
-        try:
-            value = self._cache.get(k)
-        except ValueError:  # a foreign entry (see DataDisk): dropped
-            value = None
-        return value if isinstance(value, bytes) else None
-
-    def set(self, k: str, value: bytes) -> None:
-        self._cache.set(k, value)
-
-    def add(self, k: str, value: bytes, expire: float) -> bool:
-        return bool(self._cache.add(k, value, expire=expire))
-
-    def delete(self, k: str) -> None:
-        self._cache.delete(k)
-
-    def size(self) -> tuple[int, int]:
-        return len(self._cache), int(self._cache.volume())
-
-    def clear(self) -> int:
-        return int(self._cache.clear())
-
-    def close(self) -> None:
-        self._cache.close()
 
 
 # ---------------------------------------------------------------- the cache

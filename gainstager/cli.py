@@ -1,4 +1,5 @@
-"""The command line: the only module that prints or exits.
+"""The command line: the typer app and its commands. With its `cli_*` modules (`cli_output`: how it reports and
+exits, `cli_options`: the shared options, `cli_batch`: the batch command), the only modules that print or exit.
 
 Results go to stdout (a table, or versioned JSON with --json); progress, warnings and errors go to stderr,
 progress only when stderr is a terminal. Exit codes: 0 ok, 1 error (bad input, a failed session), 2 usage,
@@ -7,36 +8,40 @@ progress only when stderr is a terminal. Exit codes: 0 ok, 1 error (bad input, a
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import inspect
 import json
 import os
 import sys
-import time
-import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from . import __version__
 from .cache import CacheOptions
 from .check import DEFAULT_TOLERANCE_DB
+from .cli_batch import batch
+from .cli_options import CacheDirOpt, HtmlOpt, JsonOpt, StrictOpt, cache_options, policy_options
+from .cli_output import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SKIPPED,
+    EXIT_USAGE,
+    _emit,
+    _err,
+    _Progress,
+    _run,
+    _write_report,
+)
 from .errors import GainstagerError
-from .plan import Policy
-from .policy_file import OPTIONS, Policies, shown
-from .schema import SCHEMA_VERSION
+from .policy_file import Policies
 
 if TYPE_CHECKING:
     from .output import WriteResult
     from .pipeline import Analysis
-    from .progress import BatchProgress
 
 # The session pipeline (parsers and lxml, the renderer), the batch with its process pool and the reports are
 # imported inside the commands that use them, so that `gainstager measure` and `--help` start quickly.
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SKIPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 app = typer.Typer(
     add_completion=False,
@@ -46,166 +51,6 @@ app = typer.Typer(
     "plays, then write a new session whose clip gains put each track at a target level, with the faders "
     "keeping the mix balance (or at unity) and headroom on the master. Nothing else in the file changes.",
 )
-
-T = TypeVar("T")
-
-# ---------------------------------------------------------------- options
-
-# The help of each Policy field's option; its name comes from policy_file.OPTIONS (the one place that names the
-# options, for the command line and the policy file alike), its type and default from Policy itself.
-POLICY_HELP: dict[str, str] = {
-    "meter": "Level the target refers to: rms = gated RMS in dBFS (400 ms blocks, silence and quiet gaps left out), "
-    "lufs = BS.1770 integrated loudness, peak = sample peak dBFS, true-peak = dBTP (4x oversampled).",
-    "target_db": "Target level in dB on the chosen meter (-60..0).",
-    "peak_ceiling_dbtp": "No clip or track is raised above this true peak, in dBTP (-60..0).",
-    "per": "track: one gain for all clips of a track, keeping their relative levels (measured as one long item); "
-    "clip: each clip its own gain.",
-    "faders": "keep: each fader moves opposite to its track's clip-gain change, so the pre-FX mix balance is "
-    "unchanged; unity: faders at 0 dB.",
-    "headroom_dbfs": "Highest predicted master sample peak after the plan, in dBFS (-60..0); above it, every track "
-    "feeding the master comes down by the same amount. One value per session, whatever the tracks' roles.",
-    "max_boost_db": "Highest clip gain the plan may set by boosting, in dB (0..48): a near-silent clip is never "
-    "raised past it to reach the target (a clip already above it is not raised further).",
-    "sample_rate_hz": "Project rate in Hz that clips are measured and summed at, for sessions that do not force one "
-    "(the session's own: 48000 for Live sets, which store none; a REAPER project's SAMPLERATE). A rate the REAPER "
-    "project forces always wins. The report says which rate was used.",
-}
-POLICY_FILE_HELP = (
-    "A TOML policy file: any of the options below, plus roles by track-name pattern with their own meter, target and "
-    "ceiling, and per-track overrides (see the README). Options given here override the file; the file overrides "
-    "the defaults."
-)
-
-
-def policy_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give `command` one option per Policy field (types from Policy; not given: None) and --policy FILE, and
-    hand it one `policy` argument: the policy file and the options actually given, checked (a bad value or a bad
-    file exits 2 with one line naming it)."""
-    hints = typing.get_type_hints(Policy)
-    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "policy"]
-    kind = inspect.Parameter.KEYWORD_ONLY
-    file_option = typer.Option("--policy", help=POLICY_FILE_HELP, metavar="FILE")
-    added = [inspect.Parameter("policy_file", kind, default=None, annotation=Annotated[str | None, file_option])]
-    options = {field: option for option, field in OPTIONS.items()}
-    for f in dataclasses.fields(Policy):
-        option = options[f.name]
-        help_ = f"{POLICY_HELP[f.name]} (default: {shown(option, f.default)}, or the policy file's value)"
-        flag = typer.Option(f"--{option}", help=help_, case_sensitive=False, show_default=False)
-        added.append(inspect.Parameter(f.name, kind, default=None, annotation=Annotated[hints[f.name] | None, flag]))
-
-    @functools.wraps(command)
-    def with_policy(**kwargs: Any) -> None:
-        given = {o: v for o, f in OPTIONS.items() if (v := kwargs.pop(f)) is not None}
-        path = kwargs.pop("policy_file")
-        command(policy=_run(lambda: Policies.read(path, given)), **kwargs)
-
-    with_policy.__dict__["__signature__"] = inspect.Signature(own + added)
-    return with_policy
-
-
-CACHE_HELP = (
-    "Use the lasting measurement cache, so that audio measured once (in any session) is not measured again; "
-    "--no-cache measures everything and keeps nothing."
-)
-CACHE_DIR_HELP = "Where the measurement cache lives (default: $GAINSTAGER_CACHE_DIR, else the user's cache directory)."
-CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help=CACHE_DIR_HELP, metavar="DIR")]
-
-
-def cache_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give `command` --cache/--no-cache and --cache-dir DIR, and hand it one `cache` argument (`CacheOptions`)."""
-    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "cache"]
-    kind = inspect.Parameter.KEYWORD_ONLY
-    enabled = Annotated[bool, typer.Option("--cache/--no-cache", help=CACHE_HELP)]
-    added = [
-        inspect.Parameter("cache_enabled", kind, default=True, annotation=enabled),
-        inspect.Parameter("cache_dir", kind, default=None, annotation=CacheDirOpt),
-    ]
-
-    @functools.wraps(command)
-    def with_cache(**kwargs: Any) -> None:
-        command(cache=CacheOptions(kwargs.pop("cache_enabled"), kwargs.pop("cache_dir")), **kwargs)
-
-    with_cache.__dict__["__signature__"] = inspect.Signature(own + added)
-    return with_cache
-
-
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help=f"Print the versioned JSON report (schema {SCHEMA_VERSION}) to stdout.")
-]
-StrictOpt = Annotated[
-    bool, typer.Option("--strict", help="Exit 3 when any clip was skipped because its audio is missing or unreadable.")
-]
-HtmlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--html",
-        metavar="FILE",
-        help="Also write the report as one self-contained HTML page (inline SVG charts, nothing fetched): per "
-        "track the level before and after against its target and ceiling, the master against the headroom.",
-    ),
-]
-
-
-# ---------------------------------------------------------------- plumbing
-
-
-def _err(message: str) -> None:
-    """One line, always: a newline that reached a message (a file name holds one) is shown escaped."""
-    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
-    print(f"error: {one_line}", file=sys.stderr)
-
-
-def _run(fn: Callable[[], T], path: str = "") -> T:
-    """Turn errors into one line on stderr (naming `path` where the error itself cannot) and an exit code;
-    Ctrl-C exits 130."""
-    try:
-        return fn()
-    except GainstagerError as exc:
-        _err(str(exc))
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except MemoryError:
-        _err(f"{path}: out of memory" if path else "out of memory")
-        raise typer.Exit(EXIT_ERROR) from None
-
-
-class _Progress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
-
-    def __init__(self, enabled: bool | None = None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._last = 0.0
-
-    def __call__(self, label: str, fraction: float) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self._last < 0.1:
-            return
-        self._last = now
-        print(f"\r\x1b[K{label[:60]} {fraction * 100:5.1f}%", end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.enabled:
-            print("\r\x1b[K", end="", file=sys.stderr, flush=True)
-
-
-def _emit(doc: Any, as_json: bool, text: str) -> None:
-    print(json.dumps(doc, indent=2, ensure_ascii=False) if as_json else text)
-
-
-def _write_report(path: str | None, content: Callable[[], str | bytes]) -> None:
-    """Write a report file (--html, --junit) atomically when asked for one; a WriteError names the file. A new
-    file gets the permissions any new file gets (not the temporary file's owner-only ones)."""
-    if path is None:
-        return
-    from .output import write_atomic
-
-    data = content()
-    umask = os.umask(0)
-    os.umask(umask)
-    mode = None if os.path.exists(path) else 0o666 & ~umask
-    write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data, mode=mode)
 
 
 # ---------------------------------------------------------------- commands
@@ -224,7 +69,7 @@ def _one_session(
 ) -> int:
     """analyze (no `write`) or apply one session, print its report (and write it as HTML); the exit code."""
     from . import cache as cache_
-    from . import html_views, pipeline, report, tables
+    from . import html_views, pipeline, report, report_json, tables
 
     progress = _Progress()
     store = cache_.open(cache.directory, enabled=cache.enabled)
@@ -234,7 +79,7 @@ def _one_session(
         store.close()
     progress.done()
     r = report.session_report(a, write(a) if write else None, dry_run=dry_run)
-    _emit(report.session_json(r), as_json, tables.session_text(r))
+    _emit(report_json.session_json(r), as_json, tables.session_text(r))
     _write_report(html, lambda: html_views.session_page(r))
     return EXIT_SKIPPED if strict and r.skipped_clips else EXIT_OK
 
@@ -296,136 +141,7 @@ def apply(
     )
 
 
-# 100 tracks of 10 minutes take about 2.5 minutes on one core (README: 32 tracks of 5 minutes in 23.5 s)
-DEFAULT_SESSION_TIMEOUT_S = 600.0
-
-
-@app.command()
-@policy_options
-@cache_options
-def batch(
-    paths: Annotated[
-        list[str],
-        typer.Argument(help="Session files or folders (searched recursively for .rpp and .als sessions)."),
-    ],
-    policy: Policies,
-    cache: CacheOptions,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Analyze and verify every session, write nothing (and record nothing).")
-    ] = False,
-    jobs: Annotated[
-        int,
-        typer.Option(
-            "--jobs", "-j", min=0, max=64, help="Sessions processed in parallel (0, the default: one per CPU core)."
-        ),
-    ] = 0,
-    session_timeout: Annotated[
-        float,
-        typer.Option(
-            "--session-timeout",
-            min=0,
-            metavar="SECONDS",
-            help="Stop a session that runs longer than this, report it as timed out and go on (0: no limit). "
-            "The default, 10 minutes, is several times what a large session takes (about 2.5 minutes on one "
-            "core for 100 tracks of 10 minutes).",
-        ),
-    ] = DEFAULT_SESSION_TIMEOUT_S,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            metavar="ADDRESS",
-            help="Run the sessions on a Dask cluster, e.g. tcp://HOST:8786, instead of local worker processes "
-            "(needs gainstager's optional 'cluster' extra; see the README).",
-        ),
-    ] = None,
-    include_backups: Annotated[
-        bool,
-        typer.Option(
-            "--include-backups",
-            help="Also process the DAWs' backup copies (Live Backup/ folders, REAPER *.rpp-bak and Backups/).",
-        ),
-    ] = False,
-    restart: Annotated[
-        bool, typer.Option("--restart", help="Ignore the resume journal: process every session again.")
-    ] = False,
-    list_only: Annotated[
-        bool,
-        typer.Option(
-            "--list", help="Print the sessions found (one per line) and what was skipped, then exit; writes nothing."
-        ),
-    ] = False,
-    as_json: JsonOpt = False,
-    strict: StrictOpt = False,
-    html: HtmlOpt = None,
-) -> None:
-    """Gain-stage every session under PATHS, each written beside its original as NAME.gainstaged.EXT (unchanged
-    sessions are not rewritten). A failing session never stops the others.
-
-    Discovery skips the DAWs' own copies and folders: Live's Backup/ folders and Ableton Project Info, REAPER's
-    *.rpp-bak, *.RPP-UNDO and Backups/, our *.gainstaged.* outputs and hidden files; the summary counts each
-    kind. Symlinked folders are followed once.
-
-    Resume: finished sessions are recorded in .gainstager-batch.jsonl in the first folder given; after Ctrl-C, a
-    kill or a crash, the same command goes on where it stopped. A session edited since, or whose output was
-    changed or deleted, is done again; so is a failed one. Ctrl-C stops within 2 s (exit 130), keeping what was
-    finished. Exit 1 if any session failed or timed out; 3 with --strict when clips were skipped."""
-    from . import batch as batch_
-    from . import html_views, report, tables, workers
-    from .discover import discover
-
-    def go() -> int:
-        started = time.monotonic()
-        found = discover(paths, include_backups=include_backups)
-        if list_only:
-            for p in found.sessions:
-                print(p)
-            for p in found.missing:
-                _err(f"{p}: no such file or folder")
-            print(f"sessions found: {len(found.sessions)}", file=sys.stderr)
-            for line in tables.skipped_lines(found.skipped):
-                print(line, file=sys.stderr)
-            return EXIT_ERROR if found.missing else EXIT_OK
-        for p in found.missing:
-            _err(f"{p}: no such file or folder")
-        timeout_s = session_timeout or None
-        with batch_.Batch.open(
-            paths, found, policy, dry_run=dry_run, restart=restart, timeout_s=timeout_s, cache_options=cache
-        ) as b:
-            if b.journal_replaced and b.journal is not None:
-                print(f"{b.journal.path}: written with other settings; starting over", file=sys.stderr)
-            if b.resumed:
-                print(f"resuming: {len(b.resumed)} of {b.total} sessions already done", file=sys.stderr)
-            items = []
-            try:
-                with _batch_progress(b.total, len(b.resumed)) as bar:
-                    for item in b.run(jobs=jobs or os.cpu_count() or 1, scheduler=scheduler):
-                        if item.error:
-                            _err(item.error)
-                        bar.advance(clips=item.clips_measured)
-                        items.append(item)
-            except workers.Interrupted as exc:
-                done = f"{len(b.resumed) + exc.finished} of {b.total} sessions done"
-                then = "dry run: nothing recorded" if dry_run else "run the same command again to resume"
-                print(f"{done}; {then}", file=sys.stderr)
-                return exc.exit_code
-            summary = b.report(items, time.monotonic() - started)
-        _emit(report.batch_json(summary), as_json, tables.batch_text(summary))
-        _write_report(html, lambda: html_views.batch_page(summary.items))
-        if summary.failed:
-            return EXIT_ERROR
-        return EXIT_SKIPPED if strict and summary.skipped_clips else EXIT_OK
-
-    raise typer.Exit(_run(go))
-
-
-def _batch_progress(total: int, done: int) -> BatchProgress:
-    """The batch's progress bar on stderr (drawn only on a terminal); rich is imported only for a batch."""
-    from rich.console import Console
-
-    from .progress import BatchProgress
-
-    return BatchProgress(Console(stderr=True), total, done=done)
+app.command()(batch)  # defined in cli_batch, registered here to keep the commands' order in --help
 
 
 @app.command()
@@ -497,7 +213,7 @@ def measure(
     averaged over channels), integrated loudness, maximum momentary and short-term loudness (LUFS, 10 ms
     steps) and loudness range (LU, EBU Tech 3342). Channels follow BS.1770: 1-4 channels are weighted 1.0;
     5 channels are L R C Ls Rs (surrounds 1.41); 6 channels are SMPTE L R C LFE Ls Rs, LFE left out."""
-    from . import report, tables
+    from . import report_json, tables
     from .measure import measure_files
     from .notices import recorded
 
@@ -511,7 +227,7 @@ def measure(
                 else:
                     results.append(r)
         if as_json:
-            print(json.dumps(report.measure_json(results, notes), indent=2))
+            print(json.dumps(report_json.measure_json(results, notes), indent=2))
         elif results or notes:
             print(tables.file_levels_text(results, notes))
         return EXIT_ERROR if failed else EXIT_OK
@@ -531,11 +247,11 @@ app.add_typer(cache_app, name="cache")
 def cache_info(directory: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
     """Where the measurement cache is, how many entries it holds and their size."""
     from . import cache as cache_
-    from . import report, tables
+    from . import report_json, tables
 
     def go() -> int:
         info = cache_.info(directory)
-        _emit(report.cache_info_json(info), as_json, tables.cache_info_text(info))
+        _emit(report_json.cache_info_json(info), as_json, tables.cache_info_text(info))
         return EXIT_OK
 
     raise typer.Exit(_run(go))

@@ -25,7 +25,7 @@ from .html_report import (
 )
 from .model import ClipStatus
 from .plan import level_of
-from .policy_file import describe, shown
+from .policy_options import describe, shown
 from .report import BatchItem, SessionReport, TrackRow
 from .units import NEG_INF
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import cache as cache_
-from . import files, mix, parsers, predict, render
+from . import files, mix, parsers, predict, render, routing
 from .cache import MeasurementCache
 from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
@@ -85,7 +85,7 @@ class Analysis:
     edits: tuple[Edit, ...]
     headroom_change_db: float = 0.0
     notes: tuple[str, ...] = field(default=())
-    scope: mix.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
+    scope: routing.MixScope | None = None  # project rate, solo, frozen tracks, what the prediction leaves out
     roles: Resolution | None = None  # each track's policy, role and the rule that gave it
     regions: Regions = field(default_factory=lambda: Regions(0, 0))
 
@@ -112,7 +112,7 @@ def analyze(
     and meter the tracks in parallel (default: one per CPU core); the result does not depend on it."""
     roles = (policy if isinstance(policy, Policies) else Policies.fixed(policy)).resolve(loaded.session)
     policy, track_policies = roles.policy, roles.track_policies()
-    loaded = dataclasses.replace(loaded, session=mix.with_project_rate(loaded.session, policy.sample_rate_hz))
+    loaded = dataclasses.replace(loaded, session=routing.with_project_rate(loaded.session, policy.sample_rate_hz))
     session = loaded.session
     store = cache or cache_.open(enabled=False)
     threads = threads or os.cpu_count() or 1
@@ -149,7 +149,7 @@ def analyze(
         tuple(final.edits(session)),
         change,
         (*final.notes, *notes, *store.take_notes()),
-        mix.mix_scope(session, playables),
+        routing.mix_scope(session, playables),
         roles,
         Regions(measured.regions_measured, measured.regions_cached),
     )
@@ -162,7 +162,7 @@ def analyze(
 class _Measured:
     clip_levels: dict[str, Levels]  # every clip measured (unreadable ones left out)
     unreadable: dict[str, str]  # clip id -> why its audio could not be played
-    routing: mix.Routing  # of the clips that played
+    routing: routing.Routing  # of the clips that played
     mixed: mix.MixResult
     session_key: str
     regions_measured: int  # distinct regions this run metered
@@ -195,9 +195,9 @@ def clip_key(p: render.Playable, file_identity: str) -> str:
     )
 
 
-def _session_key(session: Session, r: mix.Routing, keys: Mapping[str, str]) -> str:
+def _session_key(session: Session, r: routing.Routing, keys: Mapping[str, str]) -> str:
     """The cache key of the whole mix: every clip's region and place, the routing, and the gains that play."""
-    g = mix.gains(session, r)
+    g = routing.gains(session, r)
     clips = sorted((c, keys[c], r.offset[c]) for c in r.offset)
     tracks = [(t, r.bus.get(t, "-"), [p.clip.clip_id for p in r.clips.get(t, ())], g.post[t].tolist()) for t in r.order]
     return cache_.key("session", render.RENDER_VERSION, METER_VERSION, r.rate_hz, tracks, g.master, clips)
@@ -221,7 +221,7 @@ def _measure(
         except OSError as exc:
             unreadable[p.clip.clip_id] = f"{p.path}: cannot read ({exc.strerror or exc})"
     playables = [p for p in playables if p.clip.clip_id in keys]
-    session_key = _session_key(session, mix.routing(session, playables), keys)
+    session_key = _session_key(session, routing.routing(session, playables), keys)
     hit = _from_entry(store.get("session:" + session_key), session, playables, keys)
     if hit is not None:
         clip_levels, gone, r, mixed = hit
@@ -248,7 +248,7 @@ def _measure(
     cached = set(by_key)
     try:
         while True:
-            r = mix.routing(session, [p for p in playables if p.clip.clip_id not in unreadable])
+            r = routing.routing(session, [p for p in playables if p.clip.clip_id not in unreadable])
             try:
                 progress_ = _sub(progress, "measuring")
                 mixed = mix.mix(session, r, meter_clips=mine.values(), threads=threads, progress=progress_)
@@ -287,8 +287,8 @@ def _master_after(session: Session, m: _Measured, p: Plan, store: MeasurementCac
     in the cache under the session and the gains it plays at."""
     clip_gains, faders = _playing_after(session, p)
     r = m.routing
-    before = mix.gains(session, r)
-    after = mix.gains(session, r, clip_gain_db=clip_gains, fader_db=faders)
+    before = routing.gains(session, r)
+    after = routing.gains(session, r, clip_gain_db=clip_gains, fader_db=faders)
     k = "after:" + cache_.key(
         m.session_key,
         sorted(after.clips.items()),
@@ -340,7 +340,7 @@ def _entry(
 
 def _from_entry(
     value: Mapping[str, Any] | None, session: Session, playables: list[render.Playable], keys: Mapping[str, str]
-) -> tuple[dict[str, Levels], dict[str, str], mix.Routing, mix.MixResult] | None:
+) -> tuple[dict[str, Levels], dict[str, str], routing.Routing, mix.MixResult] | None:
     """A cached session entry read back (None when there is none, or it does not fit this session)."""
     if value is None:
         return None
@@ -360,7 +360,7 @@ def _from_entry(
         return None
     if any(v is None for v in clip_levels.values()) or any(v is None for v in tracks.values()):
         return None
-    r = mix.routing(session, [p for p in playables if p.clip.clip_id not in gone])
+    r = routing.routing(session, [p for p in playables if p.clip.clip_id not in gone])
     return clip_levels, gone, r, mixed  # type: ignore[return-value]
 
 
@@ -388,8 +388,8 @@ def _playing_after(session: Session, p: Plan) -> tuple[dict[str, float], dict[st
         tp = p.tracks.get(t.track_id)
         if tp is not None:
             faders[t.track_id] = (
-                mix.playing_fader_db(t) + (tp.new_fader_db - t.fader_db)
+                routing.playing_fader_db(t) + (tp.new_fader_db - t.fader_db)
                 if math.isfinite(t.fader_db)
-                else mix.playing_fader_db(t)
+                else routing.playing_fader_db(t)
             )
     return clips, faders

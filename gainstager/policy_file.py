@@ -12,7 +12,7 @@ the planner uses for it, the role it got and the rule that decided it::
     headroom = -6.0            # dBFS, -60..0 (always one value for the whole session)
     max-boost = 24.0           # dB, 0..48
     sample-rate = 48000        # Hz, for sessions that do not force a rate (default: the session's own)
-    builtin-roles = true       # after the rules below, try the built-in name patterns (the table further down)
+    builtin-roles = true       # after the rules below, try the built-in name patterns (`roles`)
 
     [roles]                    # track-name pattern -> role; the first match wins
     "kick|bd" = "kick"         # a regular expression, searched anywhere in the name, case-insensitive
@@ -38,93 +38,28 @@ Which role a track gets: its ``[tracks."NAME"]`` role, else the first ``[roles]`
 else the first ``[groups]`` pattern matching the name of an enclosing group (nearest first), else the first
 built-in name pattern (unless ``builtin-roles = false``), else none (the global policy).
 
-The built-in role table (`BUILTIN_ROLES`) follows the practice collected in ../shared/docs/LANDSCAPE.md
-("Conventions producers expect", refreshed 2026-11-28). The figures are peak or RMS in dBFS; each role keeps
-the global true-peak ceiling of -6 dBTP ("peaks never above -6 dBFS": musicianonamission.com/gain-staging,
-larslentzaudio.wordpress.com 2018/12/05):
-
-* no role: -18 dBFS gated RMS, the -18 dBFS RMS = 0 VU convention (musicianonamission.com, theaudioowl.com,
-  mixcoach.com part 6; range -20..-12): the `Policy` defaults.
-* kick, snare: -10 dBFS sample peak. Kick and snare peak at -14..-8 dBFS with an 18-26 dB crest
-  (cmuse.org/?p=71850); "-8..-10 on drums" (musicianonamission, larslentzaudio); "kick anchor -10 dB"
-  (mixmasterforum.com t/1315). A peak meter because RMS/VU misleads on drums (theaudioowl).
-* drums (toms, hats, overheads, percussion): -10 dBFS sample peak, the same drum figures.
-* vocal: -10 dBFS sample peak, the middle of a close vocal's -12..-8 dBFS peaks, crest 12-18 dB (cmuse.org).
-* bass, guitar: -20 dBFS gated RMS, the middle of the -22..-18 dBFS RMS where DI bass and guitars sit
-  (cmuse.org; vi-control.net).
-* synth: -8 dBFS sample peak, the middle of a synth's -10..-6 dBFS peaks, crest 6-12 dB (cmuse.org).
-* pad (pads, strings): -22 dBFS gated RMS. Pads and strings sit below the DI instruments: fbs_targetGain's
-  template puts strings 4 dB under guitars (-16 vs -12 LUFS-S, ryanfontane.gumroad.com), LANDSCAPE §5.7's
-  example is -20 dBFS RMS; -22 is 2 dB under the DI middle, the low end of its range.
+The built-in roles, with the sources of their targets, are in `roles`; the options' names and values in
+`policy_options`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Literal
 
 from . import files
 from .errors import PlanError
 from .model import Session, Track, TrackKind
-from .plan import Faders, MeterKind, Per, Policy
+from .plan import Policy
+from .policy_options import OPTIONS, TARGET_OPTIONS, Setting, option_value
+from .roles import _GLOB, BUILTIN_ROLES, BUILTIN_RULES, Role, Rule
 
-OptionValue = MeterKind | Per | Faders | float  # an int for sample-rate
-Setting = tuple[str, OptionValue]  # (option name as on the command line, value)
-
-# Option name (the command line's, without "--"; the TOML key) -> Policy field. The one place that knows both.
-OPTIONS: dict[str, str] = {
-    "meter": "meter",
-    "target": "target_db",
-    "peak-ceiling": "peak_ceiling_dbtp",
-    "per": "per",
-    "faders": "faders",
-    "headroom": "headroom_dbfs",
-    "max-boost": "max_boost_db",
-    "sample-rate": "sample_rate_hz",
-}
-_ENUMS: dict[str, type[StrEnum]] = {"meter": MeterKind, "per": Per, "faders": Faders}
 MAX_POLICY_BYTES = 1 << 20  # a policy file is a few KiB of TOML; 1 MiB is far beyond any
-_INTEGERS = ("sample-rate",)
-_UNITS = {"target": "dB", "peak-ceiling": "dBTP", "headroom": "dBFS", "max-boost": "dB", "sample-rate": "Hz"}
-TARGET_OPTIONS = ("meter", "target", "peak-ceiling")  # what a role or a track may set
 _PAIRED = ("meter", "target")  # a target is a number on a meter: the command line replaces both
-_GLOB = "glob:"
-_START, _END = r"(?<![a-z])", r"(?![a-z])"  # letter boundaries: "Kick_In 2" and "Vox2" still match
-
-
-def _words(prefixes: str, exact: str = "") -> str:
-    """A built-in name pattern: words that start a word in the name, and abbreviations that are whole words."""
-    pattern = f"{_START}(?:{prefixes})"
-    return f"{pattern}|{_START}(?:{exact}){_END}" if exact else pattern
-
-
-@dataclass(frozen=True, slots=True)
-class Role:
-    name: str
-    settings: tuple[Setting, ...]  # meter / target / peak-ceiling; the rest come from the global policy
-    origin: str  # "built-in" or the policy file's path
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A pattern that gives a role: on the track's name, or on the name of an enclosing group."""
-
-    pattern: str  # as written
-    role: str
-    on: Literal["name", "group"]
-    origin: str
-
-    def matches(self, text: str) -> bool:
-        if self.pattern.startswith(_GLOB):
-            return re.fullmatch(fnmatch.translate(self.pattern[len(_GLOB) :]), text, re.IGNORECASE) is not None
-        return re.search(self.pattern, text, re.IGNORECASE) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,31 +67,6 @@ class TrackOverride:
     name: str  # exact track name
     role: str | None
     settings: tuple[Setting, ...]
-
-
-def _builtin(name: str, meter: MeterKind, target_db: float, pattern: str) -> tuple[Role, Rule]:
-    role = Role(name, (("meter", meter), ("target", target_db), ("peak-ceiling", -6.0)), "built-in")
-    return role, Rule(pattern, name, "name", "built-in")
-
-
-# Order matters: "bass drum" is a kick, "lead vocal" a vocal, "lead guitar" a guitar. Sources: module docstring.
-_BUILTIN = (
-    _builtin("kick", MeterKind.PEAK, -10.0, _words("kick|kik|bass ?drum", "bd")),
-    _builtin("snare", MeterKind.PEAK, -10.0, _words("snare|snr", "sn|sd")),
-    _builtin(
-        "drums",
-        MeterKind.PEAK,
-        -10.0,
-        _words("tom|hi-?hat|hat|overhead|cymbal|ride|crash|perc|drum|clap|shaker|tamb|conga|bongo|room", "oh|hh"),
-    ),
-    _builtin("vocal", MeterKind.PEAK, -10.0, _words("vox|voc|voice|choir|adlib|harmon|backing", "vx|bv|bgv|bvs")),
-    _builtin("bass", MeterKind.RMS, -20.0, _words("bass|sub ?bass|808", "sub")),
-    _builtin("guitar", MeterKind.RMS, -20.0, _words("guitar|gtr|gitarre")),
-    _builtin("synth", MeterKind.PEAK, -8.0, _words("synth|lead|pluck|arp|keys")),
-    _builtin("pad", MeterKind.RMS, -22.0, _words("pad|string|violin|viola|cello|ensemble", "str|strs")),
-)
-BUILTIN_ROLES: tuple[Role, ...] = tuple(role for role, _ in _BUILTIN)
-BUILTIN_RULES: tuple[Rule, ...] = tuple(rule for _, rule in _BUILTIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,18 +131,6 @@ class Policies:
 
     def resolve(self, session: Session) -> Resolution:
         return resolve(session, self.file, dict(self.given))
-
-
-def shown(option: str, value: object) -> str:
-    """One option's value with its unit, as reports and --help show it (None: the session's own value)."""
-    if value is None:
-        return "the session's"
-    return f"{value:g} {_UNITS[option]}" if option in _UNITS else str(value)
-
-
-def describe(policy: Policy) -> tuple[tuple[str, str], ...]:
-    """The policy as (option, value with unit) pairs, named as on the command line: for reports."""
-    return tuple((option, shown(option, getattr(policy, name))) for option, name in OPTIONS.items())
 
 
 # ---------------------------------------------------------------- reading
@@ -341,29 +239,6 @@ def _check_role(role: object, roles: Mapping[str, Role], path: str, where: str) 
 
 def _settings(table: Mapping[str, object], keys: Sequence[str], path: str, prefix: str) -> tuple[Setting, ...]:
     return tuple((k, option_value(k, table[k], f"{path}: {prefix}{k}")) for k in keys if k in table)
-
-
-def option_value(option: str, raw: object, what: str) -> OptionValue:
-    """One option's value, checked: a member of its enum, or a number in the `Policy` range. `what` names it in
-    the error, e.g. ``team.toml: targets.kick.target`` or ``--target``."""
-    enum = _ENUMS.get(option)
-    if enum is not None:
-        try:
-            if not isinstance(raw, str):
-                raise ValueError(raw)
-            return enum(raw.lower())  # type: ignore[return-value]
-        except ValueError:
-            raise PlanError(f"{what} ({raw!r}); expected one of {', '.join(e.value for e in enum)}") from None
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        raise PlanError(f"{what} ({raw!r}); expected a number")
-    if option in _INTEGERS and not isinstance(raw, int):
-        raise PlanError(f"{what} ({raw!r}); expected a whole number")
-    value = raw if option in _INTEGERS else float(raw)
-    try:  # the range lives in one place, Policy's validation; its message ends "; expected <range>"
-        Policy(**{OPTIONS[option]: value})  # type: ignore[arg-type]
-    except PlanError as exc:
-        raise PlanError(f"{what} ({raw!r}); expected {str(exc).split('; expected ', 1)[-1]}") from None
-    return value
 
 
 def _merged(base: Sequence[Setting], over: Sequence[Setting]) -> tuple[Setting, ...]:

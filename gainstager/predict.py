@@ -27,7 +27,8 @@ import numpy as np
 
 from .audio import FloatArray
 from .kweighting import F64
-from .mix import F32, BlockPeaks, Gains, Routing
+from .mix import F32, BlockPeaks
+from .routing import Gains, Routing
 
 _MAX_REFERENCES = 32  # reference factors tried per block (the clips' most common factors, and 0)
 _FIRST_ROUND = 16  # blocks rendered in the first round; each next round renders four times more

@@ -16,9 +16,9 @@ from .report import BatchReport, BatchStatus, SessionReport, TrackRow, session_r
 if TYPE_CHECKING:
     from .cache import CacheInfo
     from .discover import Skipped
-    from .mix import MixScope
     from .output import WriteResult
     from .pipeline import Analysis
+    from .routing import MixScope
 
 
 def db_text(value: float | None, width: int = 7) -> str:

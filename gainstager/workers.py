@@ -9,7 +9,7 @@ Local workers are child interpreters (`python -c`) talking over two pipes, not `
 process, may not start `multiprocessing` children. The same worker class serves both paths.
 
 - **Time limit.** Each item runs on a worker of its own for at most `timeout_s`; over it, the worker is
-  stopped (SIGTERM, then SIGKILL after `GRACE_S`) and replaced, the item reported as `Failure.TIMEOUT`
+  stopped (SIGTERM, then SIGKILL after `worker_process.GRACE_S`) and replaced, the item reported as `Failure.TIMEOUT`
   ("timed out after N s"), and the other items go on. A stuck read of a FIFO or a dead network drive only
   costs its own item. The clock starts when the item is handed to its worker, so a fresh worker's start-up
   (an interpreter and its imports, well under a second) counts against its first item.
@@ -17,7 +17,7 @@ process, may not start `multiprocessing` children. The same worker class serves 
   blocked (the mask is inherited through fork and exec, so there is no window before they can ignore it),
   then ignore it: they never see KeyboardInterrupt and never print a traceback. The parent catches SIGINT
   (and SIGTERM) while it runs, cancels what is pending, stops the workers (SIGTERM lets a worker unwind its
-  `finally` blocks, so an atomic write removes its temporary file; SIGKILL after `GRACE_S`), reaps them,
+  `finally` blocks, so an atomic write removes its temporary file; SIGKILL after `worker_process.GRACE_S`), reaps them,
   hands back the results that had already arrived, and raises `Interrupted` (a KeyboardInterrupt) with the
   counts, so the caller can write its journal and exit 130. A worker that exits on a SIGTERM it did not get
   from us (someone stopping the whole group) is taken as the same request to stop.
@@ -37,54 +37,28 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import math
 import os
 import pickle
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from types import FrameType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from .errors import GainstagerError
-from .notices import as_note_lines
+from .worker_process import _TERMINATED, Failure, Outcome, _Reply, _stop, _timed_out, _Worker
+
+# The interface: `run` and what it yields or raises (Failure and Outcome live with the worker process).
+__all__ = ["Failure", "Interrupted", "Outcome", "run"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-GRACE_S = 0.5  # how long a stopped worker gets to unwind (remove its temporary files) before SIGKILL
-_WATCH_S = 0.5  # how often a worker checks that its parent is alive
-_TERMINATED = 128 + signal.SIGTERM  # a worker's exit code when it stopped on SIGTERM
 CONNECT_TIMEOUT_S = 10.0  # to reach a Dask scheduler
-_BOOT = "from gainstager.workers import _child_main; _child_main()"
-
-
-class Failure(StrEnum):
-    ERROR = "error"  # the function raised
-    TIMEOUT = "timeout"  # over the time limit: its worker was stopped and replaced
-    CRASHED = "crashed"  # its worker died under it (a signal, out of memory), or the cluster lost it
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome(Generic[T, R]):
-    index: int  # the item's position in the input
-    item: T
-    result: R | None  # fn(item), None on failure
-    failure: Failure | None = None
-    reason: str = ""  # one line, for a failure
-    duration_s: float = 0.0  # wall time of the item on its worker
-
-    @property
-    def ok(self) -> bool:
-        return self.failure is None
 
 
 class Interrupted(KeyboardInterrupt):
@@ -123,107 +97,6 @@ def run(
     if scheduler is not None:
         return _run_dask(fn, items, timeout_s, scheduler)
     return _run_local(fn, items, max(1, jobs), timeout_s)
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    result: Any
-    failure: Failure | None = None
-    reason: str = ""
-    duration_s: float = 0.0
-
-    def outcome(self, index: int, item: Any) -> Outcome[Any, Any]:
-        return Outcome(index, item, self.result, self.failure, self.reason, self.duration_s)
-
-
-def _timed_out(timeout_s: float, started: float) -> _Reply:
-    return _Reply(None, Failure.TIMEOUT, f"timed out after {timeout_s:g} s", time.monotonic() - started)
-
-
-class _Worker:
-    """One worker process: items go down one pipe, replies come up another."""
-
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        self.fn = fn
-        cmd_r, cmd_w = os.pipe()
-        res_r, res_w = os.pipe()
-        try:
-            # Born with SIGINT blocked: the child inherits this thread's mask through fork and exec, and
-            # unblocks it only once it ignores it. A Ctrl-C meanwhile stays pending here, then runs our handler.
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-c", _BOOT, str(cmd_r), str(res_w)],
-                    pass_fds=(cmd_r, res_w),
-                    stdin=subprocess.DEVNULL,
-                )
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        except BaseException:
-            for fd in (cmd_r, cmd_w, res_r, res_w):
-                os.close(fd)
-            raise
-        os.close(cmd_r)
-        os.close(res_w)
-        self.cmd = Connection(cmd_w, readable=False)
-        self.res = Connection(res_r, writable=False)
-        self.task: tuple[int, Any, float] | None = None  # (index, item, started) while busy
-        with contextlib.suppress(OSError):  # died at once: the first item finds out, and reports why
-            self.cmd.send(list(sys.path))  # before the function, which the child must import from the same places
-            self.cmd.send(fn)
-
-    def give(self, index: int, item: Any) -> None:
-        self.task = (index, item, time.monotonic())
-        with contextlib.suppress(OSError):  # dead: its result pipe says so
-            self.cmd.send((index, item))
-
-    def receive(self) -> _Reply:
-        """The reply to the current item (call when `res` is readable); CRASHED if the worker died."""
-        try:
-            ok, payload, duration_s = self.res.recv()
-        except (EOFError, OSError):
-            code = self.proc.wait()
-            why = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            return _Reply(None, Failure.CRASHED, f"worker process died ({why})")
-        finally:
-            self.task = None
-        return _Reply(payload, None, "", duration_s) if ok else _Reply(None, Failure.ERROR, payload, duration_s)
-
-    def call(self, item: Any, timeout_s: float | None, stopped: Callable[[], bool]) -> _Reply:
-        """Run one item and wait for it, checking `stopped()` every `_WATCH_S` (the Dask path)."""
-        self.give(0, item)
-        started = time.monotonic()
-        end = math.inf if timeout_s is None else started + timeout_s
-        while not self.res.poll(min(_WATCH_S, max(0.0, end - time.monotonic()))):
-            if time.monotonic() >= end:
-                _stop([self])
-                return _timed_out(timeout_s or 0.0, started)
-            if stopped():
-                _stop([self])
-                return _Reply(None, Failure.CRASHED, "stopped: the batch was interrupted")
-        return self.receive()
-
-    def close(self) -> None:
-        self.cmd.close()
-        self.res.close()
-
-
-def _stop(workers: Sequence[_Worker], grace_s: float = GRACE_S) -> None:
-    """Stop and reap `workers`: idle ones are told to exit, busy ones get SIGTERM, then SIGKILL after grace."""
-    for w in workers:
-        if w.task is None:
-            with contextlib.suppress(OSError):
-                w.cmd.send(None)
-        elif w.proc.poll() is None:
-            w.proc.terminate()
-    deadline = time.monotonic() + grace_s
-    for w in workers:
-        try:
-            w.proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            w.proc.kill()
-            w.proc.wait()
-        w.close()
 
 
 class _StopSignals:
@@ -378,59 +251,3 @@ def _run_dask(
             event.set()  # type: ignore[no-untyped-call]  # the running items' worker processes stop
             executor.shutdown(wait=False)  # cancels what has not started
             raise Interrupted(stop.signum or signal.SIGINT, finished, len(items), ()) from None
-
-
-# ---------------------------------------------------------------- the worker process
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Once: a second SIGTERM (the group's, then the parent's) must not interrupt the unwinding, where it would
-    # print "Exception ignored in ..."; the parent's SIGKILL ends a worker that does not unwind in time.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise SystemExit(_TERMINATED)  # unwinds `finally` blocks: an atomic write removes its temporary file
-
-
-def _watch_parent(ppid: int) -> None:
-    """Stop this worker when its parent is gone (killed with -9): it has been re-parented then."""
-    while os.getppid() == ppid:
-        time.sleep(_WATCH_S)
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(2 * GRACE_S)
-    os._exit(_TERMINATED)
-
-
-def _child_main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    cmd = Connection(int(sys.argv[1]), writable=False)
-    res = Connection(int(sys.argv[2]), readable=False)
-    os.dup2(2, 1)  # whatever the function prints goes to stderr; replies have their own pipe
-    as_note_lines(sys.stderr)  # and a Python warning its work did not turn into a report note is one line there
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    try:
-        sys.path[:] = cmd.recv()
-        fn = cmd.recv()
-        load_error = ""
-    except EOFError:
-        return
-    except Exception as exc:  # the function cannot be imported here
-        fn, load_error = None, f"cannot load the job in the worker ({type(exc).__name__}: {exc})"
-    while True:
-        try:
-            msg = cmd.recv()
-        except EOFError:
-            return
-        if msg is None:
-            return
-        started = time.perf_counter()
-        try:
-            if fn is None:
-                raise RuntimeError(load_error)
-            reply: tuple[bool, Any, float] = (True, fn(msg[1]), time.perf_counter() - started)
-        except Exception as exc:
-            reply = (False, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
-        try:
-            res.send(reply)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            res.send((False, f"the result cannot be sent back ({exc})", reply[2]))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gainstager import mix, output, parsers, pipeline
+from gainstager import output, parsers, pipeline, routing
 from gainstager.model import Session
 from gainstager.plan import Policy
 
@@ -107,7 +107,7 @@ def again(path: Path, policy: Policy | None = None) -> pipeline.Analysis:
 def post_fader_rms(a: pipeline.Analysis) -> dict[str, float]:
     """Each track's rendered pre-fader sum plus the fader that plays (an envelope at its highest point)."""
     return {
-        t.name: a.track_levels[t.track_id].rms_dbfs + mix.playing_fader_db(t)
+        t.name: a.track_levels[t.track_id].rms_dbfs + routing.playing_fader_db(t)
         for t in a.session.tracks
         if t.track_id in a.track_levels
     }

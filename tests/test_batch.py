@@ -31,7 +31,7 @@ import soundfile as sf
 
 from fixtures import rpp_factory
 from fixtures.archive import Archive, make_archive
-from gainstager import report, schema
+from gainstager import report, report_json, schema
 from gainstager.batch import Batch, journal_settings
 from gainstager.discover import discover
 from gainstager.journal import JOURNAL_NAME, Identity, Journal, journal_path
@@ -510,7 +510,7 @@ def test_a_timed_out_session_is_tried_again_under_a_longer_limit(archive: Archiv
     settings = journal_settings(Policies())
     timed_out = report.failed_item(session, f"{session}: timed out after 5 s", report.BatchStatus.TIMED_OUT, 5.01)
     with Journal.open(journal_path([str(root)]), settings) as j:
-        j.record(Identity.of(session), report.batch_session_json(timed_out))
+        j.record(Identity.of(session), report_json.batch_session_json(timed_out))
     for limit_s, reused in ((5.0, True), (4.0, True), (6.0, False), (None, False)):
         with Batch.open([str(root)], found, Policies(), timeout_s=limit_s) as b:
             assert ([i.status for i in b.resumed], b.todo) == (([timed_out.status], []) if reused else ([], [session]))

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
-from gainstager import audio, cache, pipeline, schema
+from gainstager import audio, cache, cache_codec, pipeline, schema
 from gainstager.audio import write
 from gainstager.plan import Policy
 from tests.conftest import REPO, cli, invoke
@@ -204,14 +204,14 @@ def test_a_foreign_entry_is_never_unpickled(tmp_path: Path) -> None:
 
 def test_values_round_trip_and_damage_is_refused() -> None:
     value = {"a": [1.0, -math.inf, None, "x"], "peaks": np.arange(6, dtype=np.float16).reshape(3, 2), "n": 3}
-    back = cache.decode(cache.encode(value))
+    back = cache_codec.decode(cache_codec.encode(value))
     assert back["a"] == value["a"] and back["n"] == 3
     np.testing.assert_array_equal(back["peaks"], value["peaks"])
     assert back["peaks"].dtype == np.float16
-    data = cache.encode(value)
-    for bad in (data[:-3], data[:10], b"", b"x" * 40, data.replace(cache.MAGIC, b"other-program-mag")):
+    data = cache_codec.encode(value)
+    for bad in (data[:-3], data[:10], b"", b"x" * 40, data.replace(cache_codec.MAGIC, b"other-program-mag")):
         with pytest.raises(ValueError):
-            cache.decode(bad)
+            cache_codec.decode(bad)
 
 
 SHARED_REGIONS = 4

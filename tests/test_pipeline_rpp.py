@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
-from gainstager import mix
+from gainstager import routing
 from gainstager.audio import write
 from gainstager.model import ClipStatus, Levels
 from tests.conftest import again, assert_refused, cli, invoke, stage
@@ -199,10 +199,10 @@ def test_cli_batch_continues_past_failures(tmp_path: Path, three_tracks: Path) -
 
 
 def test_render_pan_law_and_mono_sum() -> None:
-    left, right = mix.pan_gains(0.0, -3.0)
+    left, right = routing.pan_gains(0.0, -3.0)
     assert left == pytest.approx(10 ** (-3 / 20)) and right == pytest.approx(left)
-    assert mix.pan_gains(-1.0, -3.0)[1] == pytest.approx(0.0, abs=1e-12)
-    assert mix.pan_gains(0.0, 0.0) == pytest.approx((1.0, 1.0))
+    assert routing.pan_gains(-1.0, -3.0)[1] == pytest.approx(0.0, abs=1e-12)
+    assert routing.pan_gains(0.0, 0.0) == pytest.approx((1.0, 1.0))
 
 
 def test_section_window_past_the_end_of_the_file_plays_silence(tmp_path: Path) -> None:

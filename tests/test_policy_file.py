@@ -14,15 +14,15 @@ from gainstager.errors import PlanError
 from gainstager.model import Session, Track, TrackKind
 from gainstager.plan import Faders, MeterKind, Per, Policy
 from gainstager.policy_file import (
-    BUILTIN_ROLES,
     Policies,
     PolicyFile,
     TrackPolicy,
-    describe,
     load,
     parse,
     resolve,
 )
+from gainstager.policy_options import describe
+from gainstager.roles import BUILTIN_ROLES
 
 
 def session(*tracks: Track) -> Session:

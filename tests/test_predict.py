@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
-from gainstager import mix, output, pipeline, predict, render, report
+from gainstager import mix, output, pipeline, predict, render, report_json, routing
 from gainstager.audio import write
 from gainstager.plan import Faders, Per, Policy
 from gainstager.units import gain_to_db
@@ -92,10 +92,10 @@ def test_the_derived_master_equals_a_full_render(tmp_path: Path, name: str) -> N
         for m in a.media
         if m.clip.clip_id in a.clip_levels and m.info is not None and m.path
     ]
-    r = mix.routing(s, playables)
+    r = routing.routing(s, playables)
     first = mix.mix(s, r)
     clip_gains, faders = pipeline._playing_after(s, a.plan)
-    before, after = mix.gains(s, r), mix.gains(s, r, clip_gain_db=clip_gains, fader_db=faders)
+    before, after = routing.gains(s, r), routing.gains(s, r, clip_gain_db=clip_gains, fader_db=faders)
     rendered: list[int] = []
 
     def checked(blocks: Sequence[int]) -> dict[int, float]:
@@ -134,7 +134,7 @@ def test_the_written_session_plays_the_predicted_master(tmp_path: Path, name: st
 def test_the_same_json_with_one_thread_or_two_and_every_run(tmp_path: Path) -> None:
     path = session(tmp_path)
     docs = [
-        json.dumps(report.analysis_json(pipeline.analyze(pipeline.load(str(path)), POLICIES[name], threads=n)))
+        json.dumps(report_json.analysis_json(pipeline.analyze(pipeline.load(str(path)), POLICIES[name], threads=n)))
         for name in ("keep", "unity")
         for n in (1, 2, 2)
     ]

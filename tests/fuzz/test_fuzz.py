@@ -68,14 +68,14 @@ class Outcome:
 def run(command: str, session: Path) -> Outcome:
     """THE adapter to the pipeline (the one place to change when its modules move): `analyze` or `apply` (output
     beside the session) as the command line runs them, in this process, the report included."""
-    from gainstager import output, pipeline, report, tables
+    from gainstager import output, pipeline, report, report_json, tables
 
     try:
         analysis = pipeline.analyze(pipeline.load(str(session)), Policy())
         written = output.write(analysis) if command == "apply" else None
         session_report = report.session_report(analysis, written)
         tables.session_text(session_report)
-        doc = report.session_json(session_report)
+        doc = report_json.session_json(session_report)
         json.dumps(doc, allow_nan=False)  # the --json output must be JSON: no NaN, no Infinity
     except GainstagerError as exc:
         return Outcome(exc.exit_code, str(exc))
