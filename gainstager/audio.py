@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -121,7 +122,6 @@ class _PcmWav:
     sample_bytes: int
     is_float: bool
     channels: int
-    buffer: bytearray  # the bytes of the last read
 
     @staticmethod
     def find(fd: int, f: sf.SoundFile) -> _PcmWav | None:
@@ -151,7 +151,7 @@ class _PcmWav:
                     # unfinished recording's, goes through libsndfile), and every frame must be in the file.
                     if length // (channels * size) != frames or pos + 8 + length > os.fstat(fd).st_size:
                         return None
-                    return _PcmWav(pos + 8, size, is_float, channels, bytearray())
+                    return _PcmWav(pos + 8, size, is_float, channels)
                 pos += 8 + length + (length & 1)
         except OSError:
             return None
@@ -164,9 +164,7 @@ class _PcmWav:
         want = len(out) * self.channels
         # A 24-bit sample is read as the int32 ending with its three bytes: one byte of lead-in before the first.
         lead = 1 if size == 3 else 0
-        if len(self.buffer) < want * size + lead:  # one buffer per file, reused: no new pages for every block
-            self.buffer[:] = bytes(want * size + lead)
-        view = memoryview(self.buffer)[: want * size + lead]
+        view = _read_buffer(want * size + lead)
         got = os.preadv(fd, [view], self.data_offset + first_frame * self.channels * size - lead)
         raw = view[:got]
         count = max(got - lead, 0) // size  # (nothing, past the end of a file cut short since it was opened)
@@ -182,6 +180,18 @@ class _PcmWav:
             flat[:] = np.frombuffer(raw, dtype="<i4", count=count)  # rounded to float32 first, as libsndfile
             flat *= np.float32(2.0**-31)
         return count // self.channels
+
+
+_THREAD = threading.local()
+
+
+def _read_buffer(size: int) -> memoryview:
+    """`size` bytes of this thread's read buffer. One per thread, reused by every file it reads: no new pages for
+    every block, and memory that does not grow with the number of open files (a session has thousands)."""
+    buffer: bytearray | None = getattr(_THREAD, "buffer", None)
+    if buffer is None or len(buffer) < size:
+        buffer = _THREAD.buffer = bytearray(size)
+    return memoryview(buffer)[:size]
 
 
 def _fmt_agrees(fmt: bytes, channels: int, size: int, is_float: bool) -> bool:
