@@ -43,9 +43,11 @@ if TYPE_CHECKING:
 # The session pipeline (parsers and lxml, the renderer), the batch with its process pool and the reports are
 # imported inside the commands that use them, so that `gainstager measure` and `--help` start quickly.
 
+# Markdown help: a docstring's paragraphs are re-wrapped to the terminal, not broken where the source lines end.
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     help="Gain-stage DAW sessions offline: measure every clip a REAPER (.rpp) or Ableton Live (.als) session "
     "plays, then write a new session whose clip gains put each track at a target level, with the faders "
@@ -237,6 +239,7 @@ def measure(
 
 cache_app = typer.Typer(
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     help="The lasting measurement cache: audio measured once is not measured again. `info` shows where it is "
     "and what it holds; `clear` empties it.",
 )

@@ -87,7 +87,7 @@ def batch(
     sessions are not rewritten). A failing session never stops the others.
 
     Discovery skips the DAWs' own copies and folders: Live's Backup/ folders and Ableton Project Info, REAPER's
-    *.rpp-bak, *.RPP-UNDO and Backups/, our *.gainstaged.* outputs and hidden files; the summary counts each
+    `*.rpp-bak`, `*.RPP-UNDO` and Backups/, our `*.gainstaged.*` outputs and hidden files; the summary counts each
     kind. Symlinked folders are followed once.
 
     Resume: finished sessions are recorded in .gainstager-batch.jsonl in the first folder given; after Ctrl-C, a

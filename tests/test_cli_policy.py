@@ -12,9 +12,11 @@ import jsonschema
 import lxml.html
 import pytest
 from junitparser import Error, JUnitXml
+from typer.testing import CliRunner
 
 from fixtures.scenario import Clip, Scenario, Track, build, media_folder
 from gainstager import schema
+from gainstager.cli import app
 from tests.test_cli import run, sine, song
 
 
@@ -182,3 +184,14 @@ def test_check_exit_codes_text_json_and_junit(tmp_path: Path) -> None:
     assert doc["sessions"] == [
         {"path": str(junk), "passed": False, "error": doc["sessions"][0]["error"], "tracks": [], "master": None}
     ]
+
+
+def test_help_paragraphs_are_wrapped_to_the_terminal_and_keep_their_globs() -> None:
+    """A command's docstring is re-wrapped as paragraphs: at 400 columns each paragraph of `batch --help` is one
+    line (the source's line breaks do not show), and the glob patterns survive the markup."""
+    shown = CliRunner().invoke(app, ["batch", "--help"], env={"COLUMNS": "400"}).stdout
+    lines = [line.strip() for line in shown.splitlines()]
+    discovery = [line for line in lines if line.startswith("Discovery skips")]
+    assert len(discovery) == 1
+    assert "REAPER's *.rpp-bak, *.RPP-UNDO and Backups/, our *.gainstaged.* outputs" in discovery[0]
+    assert discovery[0].endswith("Symlinked folders are followed once.")
