@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import cache as cache_
-from . import files, mix, parsers, predict, render, routing
+from . import files, mix, parsers, predict, render, routing, track_render
 from .cache import MeasurementCache
 from .errors import AudioError, FormatError
 from .media import ClipMedia, resolve_media
@@ -253,7 +253,7 @@ def _measure(
                 progress_ = _sub(progress, "measuring")
                 mixed = mix.mix(session, r, meter_clips=mine.values(), threads=threads, progress=progress_)
                 break
-            except mix.ClipFailed as failed:  # its region goes (every clip of it), and the mix plays again
+            except track_render.ClipFailed as failed:  # its region goes (every clip of it), and the mix plays again
                 k = keys[failed.clip_id]
                 unreadable.update((c, str(failed.error)) for c, ck in keys.items() if ck == k)
                 store.release("clip:" + k)

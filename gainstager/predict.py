@@ -3,7 +3,7 @@
 Every stage between a clip and the master is linear (clip gain, fader, pan, folder sums), so with a plan each
 clip's contribution to the master is its contribution before, times a known factor c_i (its clip-gain change
 times the fader changes on its way to the master, the headroom cut included). `mix.mix` kept, per block of
-`mix.PEAK_BLOCK_FRAMES` frames where something plays, the master's peak M_b and each clip's own peak; times the
+`track_render.PEAK_BLOCK_FRAMES` frames where something plays, the master's peak M_b and each clip's own peak; times the
 clip's gains to the master (its chain of faders and pans) that is p_ib, the peak of its contribution.
 
 * When every audible clip moves by the same factor c (a plan that keeps the faders, the common case), the
@@ -27,8 +27,9 @@ import numpy as np
 
 from .audio import FloatArray
 from .kweighting import F64
-from .mix import F32, BlockPeaks
+from .mix import BlockPeaks
 from .routing import Gains, Routing
+from .track_render import F32
 
 _MAX_REFERENCES = 32  # reference factors tried per block (the clips' most common factors, and 0)
 _FIRST_ROUND = 16  # blocks rendered in the first round; each next round renders four times more

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fixtures.rpp_factory import ItemSpec, ProjectSpec, TrackSpec, make_project
-from gainstager import mix, output, pipeline, predict, render, report_json, routing
+from gainstager import mix, output, pipeline, predict, render, report_json, routing, track_render
 from gainstager.audio import write
 from gainstager.plan import Faders, Per, Policy
 from gainstager.units import gain_to_db
@@ -104,7 +104,7 @@ def test_the_derived_master_equals_a_full_render(tmp_path: Path, name: str) -> N
 
     derived = gain_to_db(predict.master_after(r, first.peaks, before, after, checked))
     blocks = len(first.peaks.blocks)  # where something plays: the silence between is never rendered
-    assert blocks < r.total_frames // mix.PEAK_BLOCK_FRAMES // 50
+    assert blocks < r.total_frames // track_render.PEAK_BLOCK_FRAMES // 50
     full = gain_to_db(max(mix.block_peaks(r, after, first.peaks.blocks.tolist()).values()) * after.master)
     assert math.isfinite(full)
     assert derived == pytest.approx(full, abs=0.01)

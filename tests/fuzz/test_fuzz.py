@@ -278,15 +278,15 @@ def _fixture_case(tmp_path: Path, mutate: Callable[[bytes], bytes] = lambda d: d
 
 
 def test_a_warning_during_analysis_becomes_a_report_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gainstager import mix
+    from gainstager import track_render
 
-    feed = mix._feed  # what the one pass calls on its worker threads for every metered block
+    feed = track_render.feed  # what the one pass calls, on its workers, for the meter of each track and group
 
     def noisy(*args: Any, **kwargs: Any) -> Any:
         warnings.warn("odd numbers", RuntimeWarning, stacklevel=1)
         return feed(*args, **kwargs)
 
-    monkeypatch.setattr(mix, "_feed", noisy)
+    monkeypatch.setattr(track_render, "feed", noisy)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         outcome = run("analyze", _fixture_case(tmp_path))

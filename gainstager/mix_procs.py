@@ -1,0 +1,201 @@
+"""The mix on worker processes: each plays whole parts of the session, the parent sums what reaches the master.
+
+Threads share one interpreter lock, and the mix is too fine-grained for them: on two cores, two threads took 9.3
+CPU-s for the 7.0 one thread needs, handing the lock back and forth (bench/bench_analyze.py, 16 x 5 min). So the
+tracks are split into parts that share nothing until the master (`parts`: whole top-level subtrees, a folder
+with everything under it), and each part plays in a process of its own, forked from this one (it inherits
+the session, the routing and the meters, nothing is pickled). For every block each part writes what its
+top-level tracks send the master into shared memory (two sets of slots: the parts play block i + 1 while the
+parent sums block i), and the parent adds them in the session's order, exactly as one process does: the result
+does not depend on the number of processes. At the end each part sends back its levels and peaks (small).
+
+Workers ignore Ctrl-C (the parent stops them) and never outlive the parent's mix. Linux only (fork); elsewhere,
+and where the slots would be large (many top-level tracks), the mix stays on threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import multiprocessing as mp
+import pickle
+import signal
+import sys
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .audio import BLOCK_FRAMES, FloatArray
+from .model import Levels
+from .routing import Routing
+
+MAX_TOP_TRACKS = 64  # slots of 2 x 64 x 2 x BLOCK_FRAMES float32 = 64 MiB at the most
+
+Part = frozenset[str]
+F32 = npt.NDArray[np.float32]
+RenderPart = Callable[[Part, int, int], Mapping[str, FloatArray]]  # (part, start frame, count) -> top outs
+
+
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    """What the tracks of one part of the mix measured (a worker process sends it back)."""
+
+    clip_levels: Mapping[str, Mapping[str, Levels]]  # track id -> clip id -> levels
+    track_levels: Mapping[str, Levels]  # tracks with a meter of their own, and groups
+    peaks: Mapping[str, Mapping[str, tuple[int, F32]]]  # track id -> clip id -> (first block, block peaks)
+
+
+def parts(r: Routing, threads: int) -> list[frozenset[str]]:
+    """The tracks split into at most `threads` parts that share nothing until the master: each top-level
+    subtree (a track that sums into the master, with everything under it; a track reaching no master on its
+    own) whole in one part, the parts balanced by the frames their clips play."""
+    groups: dict[str, set[str]] = {}
+    for t in r.order:
+        top = t
+        while r.bus.get(top) is not None:
+            top = r.bus[top]  # type: ignore[assignment]  # (not None: checked by the loop)
+        groups.setdefault(top, set()).add(t)
+    work = {k: sum(r.frames[p.clip.clip_id] for t in g for p in r.clips.get(t, ())) for k, g in groups.items()}
+    parts: list[set[str]] = [set() for _ in range(max(1, min(threads, len(groups))))]
+    load = [0] * len(parts)
+    for k in sorted(groups, key=lambda k: (-work[k], k)):
+        i = load.index(min(load))
+        parts[i] |= groups[k]
+        load[i] += work[k]
+    return [frozenset(p) for p in parts]
+
+
+def available(top_tracks: int) -> bool:
+    """Whether a mix with this many top-level tracks can run on processes here."""
+    return sys.platform.startswith("linux") and 0 < top_tracks <= MAX_TOP_TRACKS
+
+
+def run(
+    blocks: Sequence[tuple[int, int]],
+    parts: Sequence[Part],
+    tops: Sequence[str],
+    render: RenderPart,
+    finish: Callable[[Part], Any],
+    add_block: Callable[[int, int, list[FloatArray]], None],
+    progress: Callable[[float], None] | None,
+) -> list[Any]:
+    """Play `blocks` ((start frame, count), in order) with one process per part: `render(part, start, count)` in
+    the process gives what the part's top-level tracks send the master; the parent calls `add_block(start, count,
+    outs)` with those of all parts in the order of `tops`. Returns `finish(part)` of each part, computed in its
+    process after the last block. An exception in a part is raised here."""
+    slots = mmap.mmap(-1, 2 * len(tops) * 2 * BLOCK_FRAMES * 4)
+    shared = np.frombuffer(slots, dtype=np.float32).reshape(2, len(tops), 2, BLOCK_FRAMES)
+    index = {t: k for k, t in enumerate(tops)}
+    context = mp.get_context("fork")
+    workers: list[tuple[Any, Connection]] = []
+    workers_done = False
+    sys.stdout.flush()  # (a child must not write out what this process had buffered)
+    sys.stderr.flush()
+    try:
+        for part in parts:
+            ours, theirs = context.Pipe()
+            # (a forked child holds copies of every descriptor: it closes this side's ends of the pipes, so that
+            # it sees the end of its own pipe when this process is gone, even killed)
+            args = (part, blocks, shared, index, render, finish, theirs, [ours, *(c for _, c in workers)])
+            process = context.Process(target=_work, args=args, daemon=True, name="gainstager-mix")
+            # Ctrl-C is held back while forking: the child ignores it before it can arrive, and here it arrives
+            # once the child is started, as KeyboardInterrupt, which stops every child (below).
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                with warnings.catch_warnings():  # (Python 3.12+ warns about forking a process with threads;
+                    warnings.simplefilter("ignore", DeprecationWarning)  # the child runs only our code)
+                    process.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            theirs.close()
+            workers.append((process, ours))
+        for i in range(min(2, len(blocks))):
+            for _, conn in workers:
+                conn.send(i)
+        total = sum(count for _, count in blocks)
+        finished = 0
+        for i, (start, count) in enumerate(blocks):
+            present: set[str] = set()
+            for _, conn in workers:
+                present.update(_reply(conn))
+            add_block(start, count, [shared[i % 2, index[t], :, :count] for t in tops if t in present])
+            if i + 2 < len(blocks):  # the slots of block i are free again
+                for _, conn in workers:
+                    conn.send(i + 2)
+            finished += count
+            if progress is not None:
+                progress(finished / total)
+        for _, conn in workers:
+            conn.send(None)
+        results = [_reply(conn) for _, conn in workers]  # each worker exits once it has sent them
+        workers_done = True
+        return results
+    finally:
+        for process, conn in workers:
+            conn.close()
+            if process.is_alive() and not workers_done:
+                process.terminate()
+            process.join()
+        # (the shared memory is unmapped with its last view)
+
+
+def _reply(conn: Connection) -> Any:
+    """A worker's answer; the Python warnings it raised are raised again here, where `notices` records them."""
+    try:
+        kind, value, caught = conn.recv()
+    except EOFError:
+        raise RuntimeError("a mix worker process stopped unexpectedly") from None
+    for category, text in caught:
+        warnings.warn(text, category, stacklevel=2)
+    if kind == "raise":
+        raise value
+    return value
+
+
+def _taken(caught: list[warnings.WarningMessage]) -> list[tuple[type[Warning], str]]:
+    """The warnings caught so far, as (category, message), emptying the list."""
+    out = [(w.category, str(w.message)) for w in caught]
+    caught.clear()
+    return out
+
+
+def _work(
+    part: Part,
+    blocks: Sequence[tuple[int, int]],
+    shared: np.ndarray,
+    index: Mapping[str, int],
+    render: RenderPart,
+    finish: Callable[[Part], Any],
+    conn: Connection,
+    parent_ends: Sequence[Connection],
+) -> None:
+    """A worker: play the blocks it is told, in order; then send its results. Never raises."""
+    for end in parent_ends:
+        end.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers on Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # and ends them with SIGTERM (not the handler of a batch worker)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    with warnings.catch_warnings(record=True) as caught:  # sent to the parent with each answer
+        warnings.simplefilter("always")
+        try:
+            while (i := conn.recv()) is not None:
+                start, count = blocks[i]
+                outs = render(part, start, count)
+                for t, out in outs.items():
+                    shared[i % 2, index[t], :, :count] = out
+                conn.send(("ok", list(outs), _taken(caught)))
+            conn.send(("ok", finish(part), _taken(caught)))
+        except (EOFError, BrokenPipeError):  # the parent is gone
+            pass
+        except BaseException as exc:  # sent to the parent, which raises it
+            try:
+                pickle.dumps(exc)
+            except Exception:  # an exception that does not pickle
+                exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(OSError):  # (the parent is gone)
+                conn.send(("raise", exc, _taken(caught)))
