@@ -161,7 +161,8 @@ class _Mixer:
         processes where it can (`mix_procs`), else the tracks of each block on a thread pool."""
         blocks = [(a, min(BLOCK_FRAMES, hi - a)) for lo, hi in spans for a in range(lo, hi, BLOCK_FRAMES)]
         parts = mix_procs.parts(self._r, threads) if threads > 1 else []
-        if len(parts) > 1 and mix_procs.available(len(self._tops_order)):
+        played_s = sum(count for _, count in blocks) * len(self.tracks) / self._r.rate_hz  # (at most)
+        if len(parts) > 1 and mix_procs.worth_it(len(self._tops_order), played_s):
             done = mix_procs.run(blocks, parts, self._tops_order, self._render, self._finish, self._add, progress)
             return [part for part in done if isinstance(part, PartResult)]
         self._run_threads(blocks, threads, progress)

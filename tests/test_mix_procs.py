@@ -34,6 +34,7 @@ def test_two_processes_play_exactly_what_one_thread_plays(tmp_path: Path, monkey
         return run(*args, **kwargs)
 
     monkeypatch.setattr(mix_procs, "run", counted)
+    monkeypatch.setattr(mix_procs, "MIN_PLAYED_S", 0.0)  # a short session, played on processes all the same
     for policy in (POLICIES["keep"], POLICIES["unity-cut"]):
         one = pipeline.analyze(pipeline.load(str(path)), policy, threads=1)
         assert not calls  # one thread: no process
@@ -70,9 +71,9 @@ def test_ctrl_c_stops_the_mix_and_its_workers(tmp_path: Path) -> None:
     media = tmp_path / "media"
     media.mkdir()
     rng = np.random.default_rng(3)
-    for k in range(4):
-        write(str(media / f"t{k}.wav"), (0.1 * rng.standard_normal((48000 * 120, 2))).astype(np.float32), 48000)
-    tracks = [TrackSpec(f"T{k}", items=[ItemSpec(f"media/t{k}.wav", 0.0, 120.0)]) for k in range(4)]
+    for k in range(6):  # 11 minutes of track audio: long enough for processes (`mix_procs.MIN_PLAYED_S`)
+        write(str(media / f"t{k}.wav"), (0.1 * rng.standard_normal(48000 * 110)).astype(np.float32), 48000)
+    tracks = [TrackSpec(f"T{k}", items=[ItemSpec(f"media/t{k}.wav", 0.0, 110.0)]) for k in range(6)]
     path = tmp_path / "long.rpp"
     path.write_bytes(make_project(ProjectSpec(tracks, sample_rate_hz=48000)))
     command = [sys.executable, "-m", "gainstager", "analyze", str(path), "--no-cache"]
@@ -91,6 +92,13 @@ def test_ctrl_c_stops_the_mix_and_its_workers(tmp_path: Path) -> None:
     assert b"Traceback" not in err and len(err.decode().strip().splitlines()) <= 1
     time.sleep(0.2)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_a_short_mix_stays_on_threads() -> None:
+    """Starting processes costs more than it gains on a short session; a long one, or a few blocks, not."""
+    assert not mix_procs.worth_it(8, mix_procs.MIN_PLAYED_S / 2)
+    assert mix_procs.worth_it(8, mix_procs.MIN_PLAYED_S) == sys.platform.startswith("linux")
+    assert not mix_procs.worth_it(mix_procs.MAX_TOP_TRACKS + 1, 10 * mix_procs.MIN_PLAYED_S)
 
 
 def test_the_parts_keep_each_top_level_subtree_whole() -> None:
