@@ -23,6 +23,7 @@ import multiprocessing as mp
 import pickle
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,8 +78,17 @@ def parts(r: Routing, threads: int) -> list[frozenset[str]]:
 def worth_it(top_tracks: int, played_s: float) -> bool:
     """Whether a mix of `played_s` seconds of track audio (the time it plays times its tracks) with this many
     top-level tracks should run on processes here: on Linux, with slots of a bounded size, and long enough to pay
-    for starting them (a 2-track, 1-minute session took 0.41 s on processes against 0.30 s on threads)."""
-    return sys.platform.startswith("linux") and 0 < top_tracks <= MAX_TOP_TRACKS and played_s >= MIN_PLAYED_S
+    for starting them (a 2-track, 1-minute session took 0.41 s on processes against 0.30 s on threads). Only from
+    the main thread of a process that may have children: a Dask worker runs tasks on threads of a daemonic
+    process, which multiprocessing does not let fork, and forking beside an event loop's thread is asking for a
+    lock held forever."""
+    return (
+        sys.platform.startswith("linux")
+        and 0 < top_tracks <= MAX_TOP_TRACKS
+        and played_s >= MIN_PLAYED_S
+        and threading.current_thread() is threading.main_thread()
+        and not mp.current_process().daemon
+    )
 
 
 def run(

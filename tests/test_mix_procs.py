@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,11 @@ def test_a_short_mix_stays_on_threads() -> None:
     assert not mix_procs.worth_it(8, mix_procs.MIN_PLAYED_S / 2)
     assert mix_procs.worth_it(8, mix_procs.MIN_PLAYED_S) == sys.platform.startswith("linux")
     assert not mix_procs.worth_it(mix_procs.MAX_TOP_TRACKS + 1, 10 * mix_procs.MIN_PLAYED_S)
+    on_a_thread: list[bool] = []  # e.g. a task of a Dask worker: never forks
+    worker = threading.Thread(target=lambda: on_a_thread.append(mix_procs.worth_it(8, 10 * mix_procs.MIN_PLAYED_S)))
+    worker.start()
+    worker.join()
+    assert on_a_thread == [False]
 
 
 def test_the_parts_keep_each_top_level_subtree_whole() -> None:
