@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -164,7 +165,7 @@ class _Mixer:
         played_s = sum(count for _, count in blocks) * len(self.tracks) / self._r.rate_hz  # (at most)
         if len(parts) > 1 and mix_procs.worth_it(len(self._tops_order), played_s):
             done = mix_procs.run(blocks, parts, self._tops_order, self._render, self._finish, self._add, progress)
-            return [part for part in done if isinstance(part, PartResult)]
+            return cast(list[PartResult], done)  # what `_finish` returned in each worker
         self._run_threads(blocks, threads, progress)
         return [self._finish(frozenset(self._r.order))]
 
