@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from . import mix_procs, track_render
 from .audio import BLOCK_FRAMES, FloatArray
+from .kweighting import F64
 from .mix_procs import PartResult
 from .model import Levels, Session
 from .render import Mask
@@ -152,8 +153,14 @@ class _Mixer:
         self.group_meters = {k: new_meter(r.rate_hz, 2) for k in sorted(r.groups)} if meter_tracks else {}
         self.master_blocks: list[F32] = []
         self.master_starts: list[int] = []
-        self._post = {k: v.astype(np.float32)[:, None] for k, v in g.post.items()}  # applied to float32 audio
         self._tops_order = [t for t in r.order if t in r.bus and r.bus[t] is None]  # what sums into the master
+        self._scale = fixed_scale(len(self._tops_order))
+        # Post-fader gains, applied to float32 audio; a top-level track's times the master sum's grid (`fixed_sum`):
+        # a power of two, so its products are the same bits as scaling afterwards.
+        self._post = {
+            k: (v.astype(np.float32) * np.float32(self._scale if r.bus.get(k, "") is None else 1.0))[:, None]
+            for k, v in g.post.items()
+        }
 
     def run(
         self, spans: Sequence[tuple[int, int]], threads: int, progress: Callable[[float], None] | None
@@ -164,15 +171,17 @@ class _Mixer:
         parts = mix_procs.parts(self._r, threads) if threads > 1 else []
         played_s = sum(count for _, count in blocks) * len(self.tracks) / self._r.rate_hz  # (at most)
         if len(parts) > 1 and mix_procs.worth_it(len(self._tops_order), played_s):
-            done = mix_procs.run(blocks, parts, self._tops_order, self._render, self._finish, self._add, progress)
+            done = mix_procs.run(blocks, parts, self._render, self._finish, self._add, progress)
             return cast(list[PartResult], done)  # what `_finish` returned in each worker
         self._run_threads(blocks, threads, progress)
         return [self._finish(frozenset(self._r.order))]
 
-    def _render(self, part: frozenset[str], done: int, count: int) -> dict[str, FloatArray]:
-        """What the top-level tracks of `part` send the master over [done, done + count) (in a worker)."""
+    def _render(self, part: frozenset[str], done: int, count: int) -> F64 | None:
+        """What the top-level tracks of `part` send the master over [done, done + count), summed on the grid of
+        `fixed_sum` (in a worker)."""
         tracks = [t for k, t in self.tracks.items() if k in part and t.busy(done, count)]
-        return self._tops({t.track_id: t.block(done, count) for t in tracks}, part)
+        tops = self._tops({t.track_id: t.block(done, count) for t in tracks}, part)
+        return fixed_sum([tops[t] for t in self._tops_order if t in tops], count)
 
     def _finish(self, part: frozenset[str]) -> PartResult:
         levels = {k: m.result() for k, m in self.group_meters.items() if k in part}
@@ -196,7 +205,8 @@ class _Mixer:
                 if i + 1 < len(blocks):  # the next block renders while this one is summed
                     pending = self._start(pool, *blocks[i + 1])
                 tops = self._tops(owns)
-                self._add(done, count, [tops[t] for t in self._tops_order if t in tops])
+                summed = fixed_sum([tops[t] for t in self._tops_order if t in tops], count)
+                self._add(done, count, [] if summed is None else [summed])
                 finished += count
                 if progress is not None:
                     progress(finished / total)
@@ -236,7 +246,7 @@ class _Mixer:
                 continue
             parent = r.bus[t]
             if parent is None:
-                tops[t] = out
+                tops[t] = np.trunc(out, out=out)  # on the grid of `fixed_sum` (`out` is a new array)
             elif parent in bus:
                 summed, mask = bus[parent]
                 bus[parent] = (summed + out, mask | playing)
@@ -244,15 +254,40 @@ class _Mixer:
                 bus[parent] = (out, playing)
         return tops
 
-    def _add(self, done: int, count: int, tops: Sequence[FloatArray]) -> None:
-        """Sum the master of a block from what the top-level tracks send it, in the session's order, and keep
-        its block peaks."""
-        master = np.zeros((2, count), dtype=np.float32)
-        for out in tops:
-            master += out
+    def _add(self, done: int, count: int, sums: Sequence[F64]) -> None:
+        """The master of a block from the `fixed_sum`s of what the top-level tracks send it (one per part of the
+        mix; exact in any order), and its block peaks."""
+        total = np.zeros((2, count))
+        for part in sums:
+            total += part
+        master = (total * (1.0 / self._scale)).astype(np.float32)
         size = PEAK_BLOCK_FRAMES
         n = -(-count // size)
         if n * size != count:
             master = np.concatenate([master, np.zeros((2, n * size - count), dtype=np.float32)], axis=1)
         self.master_blocks.append(np.abs(master).reshape(2, n, size).max(axis=2).T)
         self.master_starts.append(done // size)
+
+
+FIXED_LIMIT = 2.0**16  # +96 dBFS: the master sum is exact for top-level tracks within it (any audio a DAW makes)
+
+
+def fixed_scale(tops: int) -> float:
+    """The grid of the master sum for a session with `tops` top-level tracks: 2^-30 (-180 dBFS), coarser only
+    where more than 128 tracks within FIXED_LIMIT could otherwise add up beyond the 2^53 integers float64 holds
+    exactly."""
+    return 2.0 ** min(30, 53 - 16 - max(0, tops - 1).bit_length())
+
+
+def fixed_sum(tops: Sequence[FloatArray], count: int) -> F64 | None:
+    """The master sum of what top-level tracks send it, exactly: `tops` are (2, count) float32 in units of the
+    grid (`fixed_scale` times the signal, truncated to integers: `_Mixer._tops` makes them), and their sum in
+    float64 is then an integer below 2^53, exact: sums of these add up to the same bits in any order and grouping,
+    so the master does not depend on how the tracks were split into parts (`mix_procs`). (Beyond FIXED_LIMIT the
+    sum is still right, to float64 rounding.) None where no top plays."""
+    if not tops:
+        return None
+    total = np.zeros((2, count))
+    for out in tops:
+        total += out
+    return total

@@ -5,14 +5,15 @@ CPU-s for the 7.0 one thread needs, handing the lock back and forth (bench/bench
 tracks are split into parts that share nothing until the master (`parts`: whole top-level subtrees, a folder
 with everything under it), and each part plays in a process of its own, forked from this one (it inherits
 the session, the routing and the meters, nothing is pickled). For every block each part writes what its
-top-level tracks send the master into shared memory, and the parent adds them in the session's order, exactly
-as one process does: the result does not depend on the number of processes. Two sets of slots let the parts play
-block i + 1 while the parent sums block i (6-12 % faster on 16 x 5 min); where two would take more than
-`DOUBLE_SLOTS_BYTES` (many top-level tracks) one set keeps memory down, the parts then waiting for each sum (about
-a millisecond). At the end each part sends back its levels and peaks (small).
+top-level tracks send the master into shared memory, summed on the exact grid of `mix.fixed_sum` (float64
+integers: any order and grouping of the sum gives the same bits), and the parent adds the parts: the result does
+not depend on the number of processes. One block's slots are 1 MiB per part, so `SLOT_SETS` sets let a part
+play several blocks ahead of the parent's sum: the parts wait for each other only when one falls that far
+behind (one set of slots per top-level track, one block ahead, took 8.05 s on the 32-track benchmark session,
+against 7.0 s with this). At the end each part sends back its levels and peaks (small).
 
-Workers ignore Ctrl-C (the parent stops them) and never outlive the parent's mix. Linux only (fork); elsewhere,
-and where the slots would be large (many top-level tracks), the mix stays on threads.
+Workers ignore Ctrl-C (the parent stops them) and never outlive the parent's mix. Linux only (fork); elsewhere
+the mix stays on threads.
 """
 
 from __future__ import annotations
@@ -33,17 +34,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .audio import BLOCK_FRAMES, FloatArray
+from .audio import BLOCK_FRAMES
+from .kweighting import F64
 from .model import Levels
 from .routing import Routing
 
-MAX_TOP_TRACKS = 64  # one set of slots of 64 x 2 x BLOCK_FRAMES float32 = 32 MiB at the most
 MIN_PLAYED_S = 600.0  # seconds of track audio (time x tracks) below which threads are quicker
-DOUBLE_SLOTS_BYTES = 1 << 24  # two sets of slots when they fit in 16 MiB (16 top-level tracks)
+SLOT_SETS = 4  # blocks a part may play ahead of the parent's sum (each set: 1 MiB per part)
 
 Part = frozenset[str]
 F32 = npt.NDArray[np.float32]
-RenderPart = Callable[[Part, int, int], Mapping[str, FloatArray]]  # (part, start frame, count) -> top outs
+RenderPart = Callable[[Part, int, int], F64 | None]  # (part, start frame, count) -> what it sends the master
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +59,14 @@ class PartResult:
 def parts(r: Routing, threads: int) -> list[frozenset[str]]:
     """The tracks split into at most `threads` parts that share nothing until the master: each top-level
     subtree (a track that sums into the master, with everything under it; a track reaching no master on its
-    own) whole in one part, the parts balanced by the frames their clips play."""
+    own) whole in one part, the parts balanced by the channel-frames they meter (`_work`)."""
     groups: dict[str, set[str]] = {}
     for t in r.order:
         top = t
         while r.bus.get(top) is not None:
             top = r.bus[top]  # type: ignore[assignment]  # (not None: checked by the loop)
         groups.setdefault(top, set()).add(t)
-    work = {k: sum(r.frames[p.clip.clip_id] for t in g for p in r.clips.get(t, ())) for k, g in groups.items()}
+    work = {k: sum(_work_of(r, t) for t in g) for k, g in groups.items()}
     parts: list[set[str]] = [set() for _ in range(max(1, min(threads, len(groups))))]
     load = [0] * len(parts)
     for k in sorted(groups, key=lambda k: (-work[k], k)):
@@ -75,16 +76,32 @@ def parts(r: Routing, threads: int) -> list[frozenset[str]]:
     return [frozenset(p) for p in parts]
 
 
+def _work_of(r: Routing, track_id: str) -> int:
+    """What a track costs to play, in channel-frames metered: each clip decoded and metered on its channels,
+    plus the track's own meter where it has several clips, or a folder's on what its children send it (stereo;
+    counted as long as its longest child). Frames alone left the 32-track benchmark session's parts at 57 / 43 %
+    of its work (CPU time 6.43 / 5.46 s)."""
+    ps = r.clips.get(track_id, ())
+    frames = sum(r.frames[p.clip.clip_id] for p in ps)
+    work = sum(p.out_channels * r.frames[p.clip.clip_id] for p in ps)
+    if len(ps) > 1:
+        work += r.width[track_id] * frames
+    if track_id in r.groups:
+        children = [c for c, parent in r.bus.items() if parent == track_id]
+        work += 2 * max((sum(r.frames[p.clip.clip_id] for p in r.clips.get(c, ())) for c in children), default=0)
+    return work
+
+
 def worth_it(top_tracks: int, played_s: float) -> bool:
     """Whether a mix of `played_s` seconds of track audio (the time it plays times its tracks) with this many
-    top-level tracks should run on processes here: on Linux, with slots of a bounded size, and long enough to pay
+    top-level tracks should run on processes here: on Linux, with something to play, and long enough to pay
     for starting them (a 2-track, 1-minute session took 0.41 s on processes against 0.30 s on threads). Only from
     the main thread of a process that may have children: a Dask worker runs tasks on threads of a daemonic
     process, which multiprocessing does not let fork, and forking beside an event loop's thread is asking for a
     lock held forever."""
     return (
         sys.platform.startswith("linux")
-        and 0 < top_tracks <= MAX_TOP_TRACKS
+        and top_tracks > 0
         and played_s >= MIN_PLAYED_S
         and threading.current_thread() is threading.main_thread()
         and not mp.current_process().daemon
@@ -94,32 +111,30 @@ def worth_it(top_tracks: int, played_s: float) -> bool:
 def run(
     blocks: Sequence[tuple[int, int]],
     parts: Sequence[Part],
-    tops: Sequence[str],
     render: RenderPart,
     finish: Callable[[Part], Any],
-    add_block: Callable[[int, int, list[FloatArray]], None],
+    add_block: Callable[[int, int, list[F64]], None],
     progress: Callable[[float], None] | None,
 ) -> list[Any]:
     """Play `blocks` ((start frame, count), in order) with one process per part: `render(part, start, count)` in
-    the process gives what the part's top-level tracks send the master; the parent calls `add_block(start, count,
-    outs)` with those of all parts in the order of `tops`. Returns `finish(part)` of each part, computed in its
-    process after the last block. An exception in a part is raised here."""
-    size = len(tops) * 2 * BLOCK_FRAMES * 4
-    sets = 2 if 2 * size <= DOUBLE_SLOTS_BYTES else 1
-    slots = mmap.mmap(-1, sets * size)
-    shared = np.frombuffer(slots, dtype=np.float32).reshape(sets, len(tops), 2, BLOCK_FRAMES)
-    index = {t: k for k, t in enumerate(tops)}
+    the process gives what the part sends the master ((2, count) float64, or None); the parent calls
+    `add_block(start, count, sums)` with those of all parts, in the order of `parts`. Returns `finish(part)` of
+    each part, computed in its process after the last block. An exception in a part is raised here."""
+    sets = min(SLOT_SETS, len(blocks))
+    slots = mmap.mmap(-1, max(1, sets * len(parts) * 2 * BLOCK_FRAMES * 8))
+    shared = np.frombuffer(slots, dtype=np.float64, count=sets * len(parts) * 2 * BLOCK_FRAMES)
+    shared = shared.reshape(sets, len(parts), 2, BLOCK_FRAMES)
     context = mp.get_context("fork")
     workers: list[tuple[Any, Connection]] = []
     workers_done = False
     sys.stdout.flush()  # (a child must not write out what this process had buffered)
     sys.stderr.flush()
     try:
-        for part in parts:
+        for k, part in enumerate(parts):
             ours, theirs = context.Pipe()
             # (a forked child holds copies of every descriptor: it closes this side's ends of the pipes, so that
             # it sees the end of its own pipe when this process is gone, even killed)
-            args = (part, blocks, shared, index, render, finish, theirs, [ours, *(c for _, c in workers)])
+            args = (part, blocks, shared[:, k], render, finish, theirs, [ours, *(c for _, c in workers)])
             process = context.Process(target=_work, args=args, daemon=True, name="gainstager-mix")
             # Ctrl-C is held back while forking: the child ignores it before it can arrive, and here it arrives
             # once the child is started, as KeyboardInterrupt, which stops every child (below).
@@ -132,16 +147,14 @@ def run(
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             theirs.close()
             workers.append((process, ours))
-        for i in range(min(sets, len(blocks))):
+        for i in range(sets):
             for _, conn in workers:
                 conn.send(i)
         total = sum(count for _, count in blocks)
         finished = 0
         for i, (start, count) in enumerate(blocks):
-            present: set[str] = set()
-            for _, conn in workers:
-                present.update(_reply(conn))
-            add_block(start, count, [shared[i % sets, index[t], :, :count] for t in tops if t in present])
+            played = [k for k, (_, conn) in enumerate(workers) if _reply(conn)]
+            add_block(start, count, [shared[i % sets, k, :, :count] for k in played])
             if i + sets < len(blocks):  # the slots of block i are free again
                 for _, conn in workers:
                     conn.send(i + sets)
@@ -186,7 +199,6 @@ def _work(
     part: Part,
     blocks: Sequence[tuple[int, int]],
     shared: np.ndarray,
-    index: Mapping[str, int],
     render: RenderPart,
     finish: Callable[[Part], Any],
     conn: Connection,
@@ -203,10 +215,10 @@ def _work(
         try:
             while (i := conn.recv()) is not None:
                 start, count = blocks[i]
-                outs = render(part, start, count)
-                for t, out in outs.items():
-                    shared[i % len(shared), index[t], :, :count] = out
-                conn.send(("ok", list(outs), _taken(caught)))
+                out = render(part, start, count)
+                if out is not None:
+                    shared[i % len(shared), :, :count] = out
+                conn.send(("ok", out is not None, _taken(caught)))
             conn.send(("ok", finish(part), _taken(caught)))
         except (EOFError, BrokenPipeError):  # the parent is gone
             pass
