@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .kweighting import _IIR_BLOCK, _SCAN_GROUP_FIRST, F64, _k_filter_design, k_filter_row
+from .kweighting import _IIR_BLOCK, _SCAN_GROUP_FIRST, F64, FloatRow, _k_filter_design, k_filter_row
 from .loudness import (
     Energies,
     _gated_rms,
@@ -125,9 +125,9 @@ class _ChannelPart:
     energy_k: F64 | None  # weighted K-weighted energy per segment (None for a weight-0 channel)
     state: F64 | None  # IIR state after the chunk (None for a weight-0 channel)
     peak: float  # sample peak
-    padded: F64  # the row the true-peak search reads (zero-extended at the end of the signal)
-    mag: F64  # its magnitudes, padded to whole coarse blocks
-    cmax: F64  # the maximum magnitude of each coarse block
+    padded: FloatRow  # the row the true-peak search reads (zero-extended at the end of the signal)
+    mag: FloatRow  # its magnitudes, padded to whole coarse blocks
+    cmax: FloatRow  # the maximum magnitude of each coarse block
 
 
 class Meter:
@@ -135,9 +135,10 @@ class Meter:
 
     With an `executor` (owned by the caller), channels are metered in parallel on its threads; numpy and
     BLAS release the GIL, so two channels use two cores. Results are identical with or without it.
-    `buffer_dtype` float32 halves the memory of a meter fed float32 audio (the renderer's); it accumulates in
-    float64 either way, and its K-weighting multiplies float32 by float32 taps (`k_filter_row`: energies within
-    about 5e-8, 2e-7 dB, of float64's).
+    `buffer_dtype` float32 halves the memory of a meter fed float32 audio (the renderer's), and it meters that
+    audio in float32 where that is exact or nearly: peaks and the true-peak bounds read it as it is, the K filter
+    runs in float32 BLAS (`k_filter_row`) and the energy of each 10 ms segment is a float32 dot product. Those
+    energies are within about 1e-7 (5e-7 dB) of float64's; they are accumulated in float64 as before.
 
     Memory stays flat: the meter keeps two float64 energies per 100 ms hop and the last 3 s of 10 ms segments
     (`loudness.Energies`), at most one internal chunk (~2.7 s at 48 kHz) of audio and at most `truepeak._TP_POOL`
@@ -234,18 +235,20 @@ class Meter:
         nseg = n // seg
 
         def one_channel(c: int) -> _ChannelPart:
-            full = np.asarray(ext[c, : hist + n], dtype=np.float64)  # a float32 buffer is read as float64
+            full = ext[c, : hist + n]  # float32 (a render) stays float32: see `Meter`
+            if full.dtype != np.float32:
+                full = np.asarray(full, dtype=np.float64)
             row = full[hist:]
-            # Unweighted energy per segment (RMS and gated RMS), float64 accumulation.
+            # Unweighted energy per segment (RMS and gated RMS), accumulated in float64.
             xs = row[: nseg * seg].reshape(nseg, seg)
             energy_u = _row_energies(xs)
-            tail = row[nseg * seg :]
+            tail = row[nseg * seg :].astype(np.float64)
             tail_energy = float(np.dot(tail, tail))
             energy_k, state = None, None
             k_index = self._k_index[c]
             if k_index >= 0:
                 # K-weighting (BS.1770-4 Annex 1 §2.1), then G_i * sum y^2 per segment (eq. 2).
-                y, state = self._k_filter_row(ext[c, hist : hist + n], self._state[k_index])  # (float32 stays)
+                y, state = self._k_filter_row(row, self._state[k_index])
                 ys = y[: nseg * seg].reshape(nseg, seg)
                 energy_k = self.weights[c] * _row_energies(ys)
             peak_blocks = self._tp.blocks(full, final=final)
@@ -288,7 +291,7 @@ class Meter:
         out = [self._k_filter_row(np.ascontiguousarray(row), self._state[c]) for c, row in enumerate(x)]
         return np.array([y for y, _ in out]), np.array([s for _, s in out])
 
-    def _k_filter_row(self, x: F64 | npt.NDArray[np.float32], s0: F64) -> tuple[F64, F64]:
+    def _k_filter_row(self, x: FloatRow, s0: F64) -> tuple[FloatRow, F64]:
         return k_filter_row(self._iir, self._scan, x, s0)
 
     # --- results ---
@@ -348,7 +351,8 @@ def measure_array(
     return meter.result()
 
 
-def _row_energies(x: F64) -> F64:
-    """Sum of squares of each row of x (segments, samples): one dot product per row, 2x faster than einsum."""
-    out: F64 = np.matmul(x[:, None, :], x[:, :, None]).reshape(len(x))
+def _row_energies(x: FloatRow) -> F64:
+    """Sum of squares of each row of x (segments, samples), as float64: one dot product per row (in x's type),
+    2x faster than einsum."""
+    out: F64 = np.matmul(x[:, None, :], x[:, :, None]).reshape(len(x)).astype(np.float64, copy=False)
     return out

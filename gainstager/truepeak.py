@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from .kweighting import F64, _mm
+from .kweighting import F64, FloatRow, _mm
 
 TRUE_PEAK_OVERSAMPLING = 4  # BS.1770-4 Annex 2 §2: 4x (48 -> 192 kHz); we use 4x at every rate
 TRUE_PEAK_HALF_WIDTH = 6  # interpolator support +-6 input samples = 49 taps at 4x (libebur128-style)
@@ -108,23 +108,24 @@ class TruePeak:
     def no_candidates(self) -> Candidates:
         return np.zeros((0, _TP_BLOCK + self.taps - 1)), np.zeros(0), None
 
-    def blocks(self, ext: F64, *, final: bool) -> tuple[float, F64, F64, F64]:
-        """Sample peak of one channel (ext = history + new samples, contiguous) and what true-peak pruning
-        needs: the row (zero-extended at the end of the signal), its magnitudes zero-padded to whole coarse
-        blocks, and the maximum magnitude of each coarse block."""
+    def blocks(self, ext: FloatRow, *, final: bool) -> tuple[float, FloatRow, FloatRow, FloatRow]:
+        """Sample peak of one channel (ext = history + new samples, contiguous, float32 or float64) and what
+        true-peak pruning needs: the row (zero-extended at the end of the signal), its magnitudes (in its type)
+        zero-padded to whole coarse blocks, and the maximum magnitude of each coarse block."""
         taps = self.taps
         if final:  # the signal is silent after its last sample: let the interpolator see that
-            ext = np.concatenate([ext, np.zeros(taps // 2)])
+            ext = np.concatenate([ext, np.zeros(taps // 2, dtype=ext.dtype)])
         coarse = _TP_COARSE
         ncoarse = -(-len(ext) // coarse)
-        mag = np.zeros((ncoarse + 1) * coarse)
+        mag = np.empty((ncoarse + 1) * coarse, dtype=ext.dtype)
+        mag[len(ext) :] = 0.0
         np.abs(ext, out=mag[: len(ext)])
         # reduceat is 2x faster than a reshape + max over rows here
         cmax = np.maximum.reduceat(mag, np.arange(0, len(mag), coarse))
         return float(cmax.max()), ext, mag, cmax
 
     def candidates(
-        self, ext: F64, mag: F64, cmax: F64, threshold: float, final: bool
+        self, ext: FloatRow, mag: FloatRow, cmax: FloatRow, threshold: float, final: bool
     ) -> Candidates:
         """Blocks of `_TP_BLOCK` interpolator windows of one channel that may hold a value above `threshold`:
         their input samples (k, span), the bound of each, and (final chunk) how many windows each counts.
@@ -141,7 +142,7 @@ class TruePeak:
         count = len(ext) - taps + 1
         if count <= 0:
             return self.no_candidates()
-        bound_scale = self._bound
+        bound_scale = self._bound * (1.0 + 2.0**-20)  # (float32 magnitudes round their bounds by up to 2^-24)
         nwin = -(-count // fine)  # fine blocks of windows
         ncw = -(-nwin * fine // coarse)  # coarse blocks of windows; windows of block J reach into J + 1
         coarse_cand = np.flatnonzero(bound_scale * np.maximum(cmax[:ncw], cmax[1 : ncw + 1]) > threshold)
