@@ -295,6 +295,9 @@ def main() -> None:
         from .notices import as_note_lines
 
         as_note_lines(sys.stderr)
+        from .heap import keep_freed_memory  # (ctypes only: no cost at start-up)
+
+        keep_freed_memory()
         app()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

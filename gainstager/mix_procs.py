@@ -19,7 +19,6 @@ the mix stays on threads.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import mmap
 import multiprocessing as mp
 import pickle
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import heap
 from .audio import BLOCK_FRAMES
 from .kweighting import F64
 from .model import Levels
@@ -42,8 +42,6 @@ from .routing import Routing
 
 MIN_PLAYED_S = 600.0  # seconds of track audio (time x tracks) below which threads are quicker
 SLOT_SETS = 4  # blocks a part may play ahead of the parent's sum (each set: 1 MiB per part)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-KEEP_FREED_BYTES = 1 << 25  # freed heap a worker keeps (32 MiB); arrays below half of it come from the heap
 
 Part = frozenset[str]
 F32 = npt.NDArray[np.float32]
@@ -213,7 +211,7 @@ def _work(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers on Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # and ends them with SIGTERM (not the handler of a batch worker)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    _keep_freed_memory()
+    heap.keep_freed_memory()  # a worker is ours (see `heap`)
     with warnings.catch_warnings(record=True) as caught:  # sent to the parent with each answer
         warnings.simplefilter("always")
         try:
@@ -234,16 +232,3 @@ def _work(
             with contextlib.suppress(OSError):  # (the parent is gone)
                 conn.send(("raise", exc, _taken(caught)))
 
-
-def _keep_freed_memory() -> None:
-    """Let this worker's C heap keep the memory it frees for the next block, instead of handing it back to the
-    kernel and taking it again, page fault by page fault (glibc gives arrays over 128 KiB their own mapping, and
-    trims the heap's top): a worker's numpy temporaries are the same few sizes block after block. Where the C
-    library is not glibc, nothing changes."""
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
-    mallopt(M_MMAP_THRESHOLD, KEEP_FREED_BYTES // 2)

@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any, Generic, TypeVar
 
+from . import heap
 from .notices import as_note_lines
 
 T = TypeVar("T")
@@ -181,6 +182,7 @@ def _child_main() -> None:
     res = Connection(int(sys.argv[2]), readable=False)
     os.dup2(2, 1)  # whatever the function prints goes to stderr; replies have their own pipe
     as_note_lines(sys.stderr)  # and a Python warning its work did not turn into a report note is one line there
+    heap.keep_freed_memory()  # a batch worker is ours (see `heap`)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     try:
         sys.path[:] = cmd.recv()
