@@ -136,9 +136,9 @@ class Meter:
     With an `executor` (owned by the caller), channels are metered in parallel on its threads; numpy and
     BLAS release the GIL, so two channels use two cores. Results are identical with or without it.
     `buffer_dtype` float32 halves the memory of a meter fed float32 audio (the renderer's), and it meters that
-    audio in float32 where that is exact or nearly: peaks and the true-peak bounds read it as it is, the K filter
-    runs in float32 BLAS (`k_filter_row`) and the energy of each 10 ms segment is a float32 dot product. Those
-    energies are within about 1e-7 (5e-7 dB) of float64's; they are accumulated in float64 as before.
+    audio in float32 where that is exact or nearly: peaks and the true-peak bounds read it as it is, and the K
+    filter runs in float32 BLAS (`k_filter_row`), its 10 ms segment energies float32 dot products: loudness
+    within about 1e-7 (5e-7 dB) of float64's. Unweighted energies (RMS) are float64 from the first product on.
 
     Memory stays flat: the meter keeps two float64 energies per 100 ms hop and the last 3 s of 10 ms segments
     (`loudness.Energies`), at most one internal chunk (~2.7 s at 48 kHz) of audio and at most `truepeak._TP_POOL`
@@ -239,8 +239,9 @@ class Meter:
             if full.dtype != np.float32:
                 full = np.asarray(full, dtype=np.float64)
             row = full[hist:]
-            # Unweighted energy per segment (RMS and gated RMS), accumulated in float64.
-            xs = row[: nseg * seg].reshape(nseg, seg)
+            # Unweighted energy per segment (RMS and gated RMS), in float64 from the first product on: a float32
+            # dot product would put a -24 dBFS float32 sine at -24.0000003 dB.
+            xs = row[: nseg * seg].reshape(nseg, seg).astype(np.float64, copy=False)
             energy_u = _row_energies(xs)
             tail = row[nseg * seg :].astype(np.float64)
             tail_energy = float(np.dot(tail, tail))
