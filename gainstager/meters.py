@@ -125,9 +125,10 @@ class _ChannelPart:
     energy_k: F64 | None  # weighted K-weighted energy per segment (None for a weight-0 channel)
     state: F64 | None  # IIR state after the chunk (None for a weight-0 channel)
     peak: float  # sample peak
-    padded: FloatRow  # the row the true-peak search reads (zero-extended at the end of the signal)
-    mag: FloatRow  # its magnitudes, padded to whole coarse blocks
-    cmax: FloatRow  # the maximum magnitude of each coarse block
+    row: FloatRow  # the row the true-peak search reads (zero-extended at the end of the signal)
+    padded: FloatRow  # the same, zero-padded to whole coarse blocks
+    cmax: FloatRow  # the largest sample of each coarse block
+    cmin: FloatRow  # the smallest
 
 
 class Meter:
@@ -276,7 +277,7 @@ class Meter:
         candidates = self._tp.no_candidates()
         if self.true_peak:
             threshold = max(self._tp.value, self._sample_peak, sample_peak)
-            found = [self._tp.candidates(p.padded, p.mag, p.cmax, threshold, final) for p in parts]
+            found = [self._tp.candidates(p.row, p.padded, p.cmax, p.cmin, threshold, final) for p in parts]
             found = [f for f in found if len(f[1])]
             if len(found) == 1:
                 candidates = found[0]
