@@ -7,7 +7,8 @@ meters and the master, summed post-fader with the pan law. It keeps per block th
 peak, from which `predict` derives the master after a plan without playing the session again (`block_peaks`
 renders the few blocks it must check). With several cores the session plays in parts, whole top-level subtrees,
 on as many processes (`mix_procs`), else the tracks of a block render on a thread pool; either way the folders
-and the master are summed in one fixed order, so the result does not depend on how many there are.
+are summed in one fixed order and the master exactly (`fixed_sum`), so the result does not depend on how many
+there are.
 """
 from __future__ import annotations
 
@@ -141,8 +142,9 @@ def metered_with_true_peak(r: Routing) -> frozenset[str]:
 
 
 class _Mixer:
-    """Renders spans of the timeline at gains `g`: the tracks of each block on a thread pool, then folders and
-    the master summed in a fixed order (children before parents, tracks in session order)."""
+    """Renders spans of the timeline at gains `g`: the tracks of each block (in parts on processes, or on a
+    thread pool), folders summed in a fixed order (children before parents, tracks in session order), the
+    master exactly (`fixed_sum`)."""
 
     def __init__(self, r: Routing, g: Gains, meter_clips: set[str], *, meter_tracks: bool) -> None:
         self._r = r
