@@ -9,8 +9,8 @@ top-level tracks send the master into shared memory, summed on the exact grid of
 integers: any order and grouping of the sum gives the same bits), and the parent adds the parts: the result does
 not depend on the number of processes. One block's slots are 1 MiB per part, so `SLOT_SETS` sets let a part
 play several blocks ahead of the parent's sum: the parts wait for each other only when one falls that far
-behind (one set of slots per top-level track, one block ahead, took 8.05 s on the 32-track benchmark session,
-against 7.0 s with this). At the end each part sends back its levels and peaks (small).
+behind. (With a slot per top-level track, 14 MB a set on the 32-track benchmark session, one set fitted in memory:
+8.05 s there, against 7.0-7.4 s with two sets.) At the end each part sends back its levels and peaks (small).
 
 Workers ignore Ctrl-C (the parent stops them) and never outlive the parent's mix. Linux only (fork); elsewhere
 the mix stays on threads.
