@@ -60,7 +60,7 @@ class PartResult:
 def parts(r: Routing, threads: int) -> list[frozenset[str]]:
     """The tracks split into at most `threads` parts that share nothing until the master: each top-level
     subtree (a track that sums into the master, with everything under it; a track reaching no master on its
-    own) whole in one part, the parts balanced by the channel-frames they meter (`_work`)."""
+    own) whole in one part, the parts balanced by what they cost to play (`_work_of`)."""
     groups: dict[str, set[str]] = {}
     for t in r.order:
         top = t
