@@ -98,13 +98,11 @@ class _BlockIIR:
     The recurrence over many blocks is solved by `_scan` in groups of `_SCAN_GROUP` blocks.
     """
 
-    t: F64  # (L, L)
+    tg: F64  # (L, L + order): [t | g], t (L, L) and g (L, order), both input products in one
     o: F64  # (order, L)
-    g: F64  # (L, order)
     m: F64  # (order, order): row-vector transition over one block
     order: int
     block: int
-    tg: F64  # (L, L + order): [t | g], both input products in one
     t32: npt.NDArray[np.float32]  # t, g and o in float32, for float32 input (`k_filter_row`)
     g32: npt.NDArray[np.float32]
     o32: npt.NDArray[np.float32]
@@ -128,7 +126,7 @@ class _BlockIIR:
         tg = np.concatenate([t, g], axis=1)
         m = np.ascontiguousarray(powers[block].T)
         f32 = np.float32
-        return _BlockIIR(t, o, g, m, order, block, tg, t.astype(f32), g.astype(f32), o.astype(f32))
+        return _BlockIIR(tg, o, m, order, block, t.astype(f32), g.astype(f32), o.astype(f32))
 
 
 class _Scan:
