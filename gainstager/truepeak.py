@@ -125,18 +125,18 @@ class TruePeak:
         padded = np.empty((ncoarse + 1) * coarse, dtype=ext.dtype)
         padded[: len(ext)] = ext
         padded[len(ext) :] = 0.0
-        starts = np.arange(0, len(padded), coarse)
-        # reduceat is 2x faster than a reshape + max over rows here
-        cmax = np.maximum.reduceat(padded, starts)
-        cmin = np.minimum.reduceat(padded, starts)
+        cmax, cmin = _extremes(padded, coarse)
         return max(float(cmax.max()), -float(cmin.min())), ext, padded, cmax, cmin
 
-    def bound(self, hi: FloatRow, lo: FloatRow) -> F64:
-        """The largest magnitude the interpolator can give from samples between lo and hi (elementwise):
-        G * |c| + S * r with c, r the middle and half-width of [lo, hi] (module docstring), in float64 from the
-        exact float32 or float64 samples, and a hair over (the threshold it is compared with is exact)."""
-        h, low = hi.astype(np.float64), lo.astype(np.float64)
-        out: F64 = (self._g * np.abs(h + low) + self._s * (h - low)) * (0.5 * (1.0 + 2.0**-40))
+    def bound(self, bmax: FloatRow, bmin: FloatRow) -> F64:
+        """The largest magnitude the interpolator can give in each block of windows, from the largest and
+        smallest sample of consecutive blocks of samples (along the last axis; the windows of block k read
+        blocks k and k + 1, so one bound fewer): G * |c| + S * r with c, r the middle and half-width of the
+        samples' range (module docstring), in float64 from the exact float32 or float64 samples, and a hair over
+        (the threshold it is compared with is exact)."""
+        hi = np.maximum(bmax[..., :-1], bmax[..., 1:]).astype(np.float64)
+        lo = np.minimum(bmin[..., :-1], bmin[..., 1:]).astype(np.float64)
+        out: F64 = (self._g * np.abs(hi + lo) + self._s * (hi - lo)) * (0.5 * (1.0 + 2.0**-40))
         return out
 
     def candidates(
@@ -158,19 +158,15 @@ class TruePeak:
             return self.no_candidates()
         nwin = -(-count // fine)  # fine blocks of windows
         ncw = -(-nwin * fine // coarse)  # coarse blocks of windows; windows of block J reach into J + 1
-        hi = np.maximum(cmax[:ncw], cmax[1 : ncw + 1])
-        lo = np.minimum(cmin[:ncw], cmin[1 : ncw + 1])
-        coarse_cand = np.flatnonzero(self.bound(hi, lo) > threshold)
+        coarse_cand = np.flatnonzero(self.bound(cmax[: ncw + 1], cmin[: ncw + 1]) > threshold)
         if coarse_cand.size == 0:
             return self.no_candidates()
         per = coarse // fine
         rows = padded.reshape(-1, coarse)
         # the fine blocks of each candidate coarse block and the first fine block after it, contiguous
         near = np.concatenate([rows[coarse_cand], rows[coarse_cand + 1, :fine]], axis=1).reshape(-1)
-        starts = np.arange(0, near.size, fine)
-        fmax = np.maximum.reduceat(near, starts).reshape(-1, per + 1)
-        fmin = np.minimum.reduceat(near, starts).reshape(-1, per + 1)
-        fbound = self.bound(np.maximum(fmax[:, :per], fmax[:, 1:]), np.minimum(fmin[:, :per], fmin[:, 1:])).ravel()
+        fmax, fmin = _extremes(near, fine)
+        fbound = self.bound(fmax.reshape(-1, per + 1), fmin.reshape(-1, per + 1)).ravel()
         fblock = (coarse_cand[:, None] * per + np.arange(per)[None, :]).ravel()
         keep = (fbound > threshold) & (fblock < nwin)
         cand, bound = fblock[keep], fbound[keep]
@@ -210,3 +206,9 @@ class TruePeak:
                 threshold = best
                 order = order[bounds[order] > threshold]
         return best
+
+
+def _extremes(x: FloatRow, size: int) -> tuple[FloatRow, FloatRow]:
+    """The largest and the smallest sample of each block of `size` samples of x (a whole number of blocks)."""
+    starts = np.arange(0, len(x), size)
+    return np.maximum.reduceat(x, starts), np.minimum.reduceat(x, starts)  # 2x faster than reshape + max here
