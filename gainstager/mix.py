@@ -161,8 +161,8 @@ class _Mixer:
         self.group_meters = {k: new_meter(r.rate_hz, 2) for k in sorted(r.groups)} if meter_tracks else {}
         self.master_blocks: list[F32] = []
         self.master_starts: list[int] = []
-        self._tops_order = [t for t in r.order if t in r.bus and r.bus[t] is None]  # what sums into the master
-        self._scale = fixed_scale(len(self._tops_order))
+        self._top_tracks = sum(1 for parent in r.bus.values() if parent is None)  # what sums into the master
+        self._scale = fixed_scale(self._top_tracks)
         # Post-fader gains, applied to float32 audio; a top-level track's times the master sum's grid (`fixed_sum`):
         # a power of two, so its products are the same bits as scaling afterwards.
         self._post = {
@@ -178,7 +178,7 @@ class _Mixer:
         blocks = [(a, min(BLOCK_FRAMES, hi - a)) for lo, hi in spans for a in range(lo, hi, BLOCK_FRAMES)]
         parts = mix_procs.parts(self._r, threads) if threads > 1 else []
         played_s = sum(count for _, count in blocks) * len(self.tracks) / self._r.rate_hz  # (at most)
-        if len(parts) > 1 and mix_procs.worth_it(len(self._tops_order), played_s):
+        if len(parts) > 1 and mix_procs.worth_it(self._top_tracks, played_s):
             done = mix_procs.run(blocks, parts, self._render, self._finish, self._add, progress)
             return cast(list[PartResult], done)  # what `_finish` returned in each worker
         self._run_threads(blocks, threads, progress)
@@ -188,8 +188,7 @@ class _Mixer:
         """What the top-level tracks of `part` send the master over [done, done + count), summed on the grid of
         `fixed_sum` (in a worker)."""
         tracks = [t for k, t in self.tracks.items() if k in part and t.busy(done, count)]
-        tops = self._tops({t.track_id: t.block(done, count) for t in tracks}, part)
-        return fixed_sum([tops[t] for t in self._tops_order if t in tops], count)
+        return self._master_sum({t.track_id: t.block(done, count) for t in tracks}, count, part)
 
     def _finish(self, part: frozenset[str]) -> PartResult:
         levels = {k: m.result() for k, m in self.group_meters.items() if k in part}
@@ -212,8 +211,7 @@ class _Mixer:
                 owns = {k: v.result() if isinstance(v, Future) else v for k, v in pending.items()}
                 if i + 1 < len(blocks):  # the next block renders while this one is summed
                     pending = self._start(pool, *blocks[i + 1])
-                tops = self._tops(owns)
-                summed = fixed_sum([tops[t] for t in self._tops_order if t in tops], count)
+                summed = self._master_sum(owns, count)
                 self._add(done, count, [] if summed is None else [summed])
                 finished += count
                 if progress is not None:
@@ -230,12 +228,12 @@ class _Mixer:
             return {t.track_id: t.block(done, count) for t in busy}
         return {t.track_id: pool.submit(t.block, done, count) for t in busy}
 
-    def _tops(self, owns: Mapping[str, Own], part: frozenset[str] | None = None) -> dict[str, FloatArray]:
-        """What each top-level track (of `part`) sends the master, from the tracks' own clips `owns`: folders
-        summed children first, in the session's order, feeding the groups' meters on the way."""
+    def _master_sum(self, owns: Mapping[str, Own], count: int, part: frozenset[str] | None = None) -> F64 | None:
+        """What the top-level tracks (of `part`) send the master, as their `fixed_sum`, from the tracks' own clips
+        `owns`: folders summed children first, in the session's order, feeding the groups' meters on the way."""
         r, post = self._r, self._post
         bus: dict[str, tuple[FloatArray, Mask]] = {}  # what children send each folder (stereo, post-fader)
-        tops: dict[str, FloatArray] = {}
+        tops: list[FloatArray] = []
         for t in r.order:
             if part is not None and t not in part:
                 continue
@@ -254,13 +252,13 @@ class _Mixer:
                 continue
             parent = r.bus[t]
             if parent is None:
-                tops[t] = np.trunc(out, out=out)  # on the grid of `fixed_sum` (`out` is a new array)
+                tops.append(np.trunc(out, out=out))  # on the grid of `fixed_sum` (`out` is a new array)
             elif parent in bus:
                 summed, mask = bus[parent]
                 bus[parent] = (summed + out, mask | playing)
             else:
                 bus[parent] = (out, playing)
-        return tops
+        return fixed_sum(tops, count)
 
     def _add(self, done: int, count: int, sums: Sequence[F64]) -> None:
         """The master of a block from the `fixed_sum`s of what the top-level tracks send it (one per part of the
@@ -289,7 +287,7 @@ def fixed_scale(tops: int) -> float:
 
 def fixed_sum(tops: Sequence[FloatArray], count: int) -> F64 | None:
     """The master sum of what top-level tracks send it, exactly: `tops` are (2, count) float32 in units of the
-    grid (`fixed_scale` times the signal, truncated to integers: `_Mixer._tops` makes them), and their sum in
+    grid (`fixed_scale` times the signal, truncated to integers: `_Mixer._master_sum` makes them), and their sum in
     float64 is then an integer below 2^53, exact: sums of these add up to the same bits in any order and grouping,
     so the master does not depend on how the tracks were split into parts (`mix_procs`). (Beyond FIXED_LIMIT the
     sum is still right, to float64 rounding.) None where no top plays."""

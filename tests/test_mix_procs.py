@@ -136,7 +136,7 @@ def test_the_master_sum_is_exact_in_any_grouping(tops: int) -> None:
     signal = (rng.standard_normal((tops, 2, count)) * levels).astype(np.float32)
     signal[0, 0, 5] = mix.FIXED_LIMIT
     scale = mix.fixed_scale(tops)
-    outs = np.trunc(signal * np.float32(scale))  # as `_Mixer._tops` makes them: a power of two, then truncated
+    outs = np.trunc(signal * np.float32(scale))  # as `_Mixer._master_sum` makes them: a power of two, then truncated
     whole = mix.fixed_sum(list(outs), count)
     assert whole is not None
     for cut in (1, tops // 3, tops - 1):
